@@ -1,0 +1,133 @@
+"""Settings from `EXTRACTS_*` environment variables, declared in one place.
+
+`get_settings()` builds them when called, never at import time. `python -m core.config`
+prints the README's table of settings from the same declarations.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from core import errors
+
+PREFIX = "EXTRACTS_"
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    help: str
+    parse: Callable[[str], Any]
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError("must be 1 or more")
+    return value
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("must be true or false")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("VAR_DIR", "./var",
+            "Folder for the embedded SQLite files and the generated secret key.", str),
+    Setting("DATABASE_URL", "sqlite:///{VAR_DIR}/extracts.db",
+            "SQLAlchemy URL of the metadata database (extracts, schedules, runs).", str),
+    Setting("WAREHOUSE_URL", "sqlite:///{VAR_DIR}/warehouse.db",
+            "SQLAlchemy URL of the warehouse that holds the data tables.", str),
+    Setting("SECRET_KEY", "",
+            "Key that encrypts connection secrets; if empty, one is generated once into "
+            "{VAR_DIR}/secret.key (mode 0600).", str),
+    Setting("SCHEDULES_LIMIT", "3", "Most schedules one extract may have.", _positive_int),
+    Setting("MAX_WORKERS", "4", "Most runs executing at once in one worker.", _positive_int),
+    Setting("BACKFILL_CHUNK_DAYS", "31",
+            "Longest window of one run; longer manual and historical windows are split.",
+            _positive_int),
+    Setting("SEED_DEMO", "true",
+            "Create a Sample Ads connection with its accounts on first start.", _bool),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The product's configuration; build it with `get_settings()`."""
+
+    var_dir: Path
+    database_url: str
+    warehouse_url: str
+    secret_key: str
+    schedules_limit: int
+    max_workers: int
+    backfill_chunk_days: int
+    seed_demo: bool
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        return Settings(**values)
+
+
+def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings from `environ` (default: the process environment)."""
+    env = os.environ if environ is None else environ
+    raw = {s.name: env.get(PREFIX + s.name, "") or s.default for s in SETTINGS}
+    var_dir = raw["VAR_DIR"]
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for setting in SETTINGS:
+        text = raw[setting.name].replace("{VAR_DIR}", var_dir)
+        try:
+            values[setting.name.lower()] = setting.parse(text)
+        except ValueError as exc:
+            problems.append(f"{PREFIX}{setting.name}={text!r} {exc}")
+    if problems:
+        raise errors.Invalid("; ".join(problems))
+    values["var_dir"] = Path(values["var_dir"])
+    return Settings(**values)
+
+
+def secret_key(settings: Settings) -> str:
+    """The configured secret key, or the one generated into var/secret.key on first use."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = settings.var_dir / "secret.key"
+    if path.exists():
+        return path.read_text().strip()
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    # O_EXCL: two processes starting at once must not overwrite each other's key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+def markdown_table() -> str:
+    """The README's table of settings."""
+    lines = ["| Variable | Default | What it does |", "| --- | --- | --- |"]
+    for s in SETTINGS:
+        default = f"`{s.default}`" if s.default else "(generated)"
+        lines.append(f"| `{PREFIX}{s.name}` | {default} | {s.help} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown_table() + "\n")

@@ -1,0 +1,221 @@
+"""SQLAlchemy ORM of the metadata database. The schema itself is made by migrations/."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every database (SQLite stores naive text)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}; pass an aware UTC datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON,
+    }
+
+
+class Connection(Base):
+    """Credentials and settings for one datasource; secrets are stored encrypted."""
+
+    __tablename__ = "connections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    datasource: Mapped[str] = mapped_column(String(64), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    secrets: Mapped[str] = mapped_column(Text, default="")
+    max_concurrent_runs: Mapped[int] = mapped_column(Integer, default=2)
+    created_at: Mapped[datetime]
+
+    accounts: Mapped[list[Account]] = relationship(
+        back_populates="connection", cascade="all, delete-orphan", order_by="Account.id"
+    )
+
+
+class Account(Base):
+    """An account inside a connection (an ad account, a database, a folder)."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("connection_id", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+
+    connection: Mapped[Connection] = relationship(back_populates="accounts")
+
+
+class Template(Base):
+    """What an extract can pull from a datasource: its fields, date field and settings."""
+
+    __tablename__ = "templates"
+    __table_args__ = (UniqueConstraint("datasource", "connection_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    datasource: Mapped[str] = mapped_column(String(64), index=True)
+    connection_id: Mapped[int | None] = mapped_column(
+        ForeignKey("connections.id", ondelete="CASCADE")
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    fields: Mapped[list[Any]] = mapped_column(default=list)
+    date_field: Mapped[str | None] = mapped_column(String(100))
+    default_fields: Mapped[list[Any]] = mapped_column(default=list)
+    default_lookback_days: Mapped[int] = mapped_column(Integer, default=7)
+    depth_limit_days: Mapped[int | None] = mapped_column(Integer)
+    settings_schema: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class DataTable(Base):
+    """A table in the warehouse that receives the rows of one or more extracts."""
+
+    __tablename__ = "data_tables"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200), unique=True)
+    table_name: Mapped[str] = mapped_column(String(63), unique=True)
+    template_id: Mapped[int] = mapped_column(ForeignKey("templates.id"))
+    created_at: Mapped[datetime]
+
+    template: Mapped[Template] = relationship()
+
+
+class Extract(Base):
+    """A configured data-extraction order for one account."""
+
+    __tablename__ = "extracts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    template_id: Mapped[int] = mapped_column(ForeignKey("templates.id"))
+    data_table_id: Mapped[int] = mapped_column(ForeignKey("data_tables.id"), index=True)
+    fields: Mapped[list[Any]] = mapped_column(default=list)
+    filters: Mapped[list[Any]] = mapped_column(default=list)
+    template_options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    additional_params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    sync_historical_data: Mapped[date | None] = mapped_column(Date)
+    schedules_limit: Mapped[int] = mapped_column(Integer, default=3)
+    status: Mapped[str] = mapped_column(String(16), default="active", index=True)
+    is_paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    error_text: Mapped[str | None] = mapped_column(Text)
+    last_sync: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    connection: Mapped[Connection] = relationship()
+    account: Mapped[Account] = relationship()
+    template: Mapped[Template] = relationship()
+    data_table: Mapped[DataTable] = relationship()
+    schedules: Mapped[list[Schedule]] = relationship(
+        back_populates="extract", cascade="all, delete-orphan", order_by="Schedule.position"
+    )
+
+
+class Schedule(Base):
+    """When an extract runs by itself, and how many days back each run reaches."""
+
+    __tablename__ = "schedules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    extract_id: Mapped[int] = mapped_column(
+        ForeignKey("extracts.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    frequency: Mapped[str] = mapped_column(String(16))
+    every_hours: Mapped[int | None] = mapped_column(Integer)
+    minute: Mapped[int] = mapped_column(Integer, default=0)
+    hour: Mapped[int | None] = mapped_column(Integer)
+    weekday: Mapped[int | None] = mapped_column(Integer)
+    day_of_month: Mapped[int | None] = mapped_column(Integer)
+    cron: Mapped[str | None] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    lookback: Mapped[str] = mapped_column(String(16), default="default")
+
+    extract: Mapped[Extract] = relationship(back_populates="schedules")
+
+
+class Run(Base):
+    """One execution of an extract for a date window, from queued to its outcome."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        Index("ix_runs_queue", "status", "priority", "id"),
+        Index("ix_runs_extract_status", "extract_id", "status"),
+        Index("ix_runs_queued_at", "queued_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    extract_id: Mapped[int] = mapped_column(ForeignKey("extracts.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    trigger: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    date_from: Mapped[date | None] = mapped_column(Date)
+    date_to: Mapped[date | None] = mapped_column(Date)
+    queued_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+    rows: Mapped[int | None] = mapped_column(Integer)
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    error: Mapped[str | None] = mapped_column(Text)
+    log: Mapped[list[Any]] = mapped_column(default=list)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    worker_id: Mapped[str | None] = mapped_column(String(100))
+
+    extract: Mapped[Extract] = relationship()
+
+
+class AppState(Base):
+    """Small facts about the deployment, e.g. that the demo connection was created once."""
+
+    __tablename__ = "app_state"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,213 @@
+"""Execute one run: fetch -> select and filter -> load the window -> record the outcome."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from core import errors, filters, schemas
+from core.connectors import registry
+from core.connectors.base import (
+    AccountSpec,
+    FetchRequest,
+    FieldSpec,
+    Filter,
+    SourceError,
+    TransientError,
+)
+from core.db import Database
+from core.models import Run
+from core.services.catalog import connection_info
+from core.services.common import (
+    field_specs,
+    load,
+    refresh_status,
+    run_out,
+    template_spec,
+    utcnow,
+)
+from core.warehouse import Window
+
+HEARTBEAT_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Everything a run needs, read once so no session stays open while it fetches."""
+
+    request: FetchRequest
+    datasource: str
+    table_name: str
+    table_title: str
+    fields: list[FieldSpec]
+    window: Window
+    account: AccountSpec
+
+
+def _claim(db: Database, run_id: int, worker_id: str, now: datetime) -> _Plan:
+    with db.session() as session:
+        run = load(session, Run, run_id, "run")
+        if run.status == "queued":
+            run.status = "running"
+            run.worker_id = worker_id
+            run.started_at = now
+            run.attempts += 1
+        elif run.status != "running" or run.worker_id != worker_id:
+            raise errors.Conflict(f"run {run_id} is {run.status}; only a queued run (or one "
+                                  "this worker claimed) can be executed")
+        run.heartbeat_at = now
+        run.log = [*run.log, _line(now, "info", f"attempt {run.attempts} started "
+                                                f"({run.trigger}, window "
+                                                f"{run.date_from} to {run.date_to})")]
+        extract = run.extract
+        refresh_status(session, extract)
+        specs = field_specs(extract.template)
+        account = AccountSpec(extract.account.external_id, extract.account.name)
+        request = FetchRequest(
+            connection=connection_info(session, extract.connection), account=account,
+            template=template_spec(extract.template), fields=tuple(extract.fields),
+            filters=tuple(Filter(f["field"], f["operator"], f.get("value"))
+                          for f in extract.filters),
+            options=dict(extract.template_options), date_from=run.date_from,
+            date_to=run.date_to, today=now.date(),
+        )
+        return _Plan(
+            request=request, datasource=extract.connection.datasource,
+            table_name=extract.data_table.table_name, table_title=extract.data_table.title,
+            fields=[specs[name] for name in extract.fields],
+            window=Window(extract.id, extract.template.date_field, run.date_from, run.date_to),
+            account=account,
+        )
+
+
+def _line(at: datetime, level: str, message: str) -> dict[str, Any]:
+    return {"at": at.isoformat(), "level": level, "message": message}
+
+
+def _shaped(plan: _Plan, chunks: Iterator[pd.DataFrame], filters_applied: bool,
+            notes: list[str]) -> Iterator[pd.DataFrame]:
+    """Chunks cut to the selected fields, filtered, and kept inside the run's window."""
+    names = [f.name for f in plan.fields]
+    types = {f.name: f.type for f in plan.fields}
+    typed_filters = []
+    for raw in plan.request.filters:
+        item, _ = filters.check({"field": raw.field, "operator": raw.operator,
+                                 "value": raw.value},
+                                {f.name: f for f in plan.request.template.fields}, "filters")
+        if item is not None:
+            typed_filters.append(item)
+    date_field = plan.window.date_field
+    dropped = 0
+    for frame in chunks:
+        missing = [n for n in names if n not in frame.columns]
+        if missing:
+            raise SourceError(f"the source returned no column for field(s) {', '.join(missing)}")
+        if not filters_applied:
+            frame = filters.apply(frame, typed_filters, types)
+        window = plan.window
+        if date_field is not None and window.date_from and window.date_to and len(frame):
+            days = pd.to_datetime(frame[date_field], errors="coerce")
+            inside = (days >= pd.Timestamp(window.date_from)) & (
+                days <= pd.Timestamp(window.date_to))
+            dropped += int((~inside).sum())
+            frame = frame[inside.to_numpy()]
+        yield frame[names]
+    if dropped:
+        notes.append(f"dropped {dropped} row(s) the source returned outside the window")
+
+
+def execute_run(*, db: Database, run_id: int, worker_id: str = "inline",
+                clock: Callable[[], datetime] = utcnow) -> schemas.RunOut:
+    """Execute one run synchronously and record its outcome; the window is all or nothing."""
+    started = clock()
+    plan = _claim(db, run_id, worker_id, started)
+    notes: list[str] = []
+    last_beat = time.monotonic()
+
+    def before_chunk() -> None:
+        nonlocal last_beat
+        if time.monotonic() - last_beat < HEARTBEAT_SECONDS:
+            return
+        last_beat = time.monotonic()
+        with db.session() as session:
+            run = load(session, Run, run_id, "run")
+            run.heartbeat_at = clock()
+            if run.cancel_requested:
+                raise errors.Cancelled("cancelled by request")
+
+    def cancel_check_final() -> None:
+        nonlocal last_beat
+        last_beat = 0.0
+        before_chunk()
+
+    status, error, rows = "succeeded", None, 0
+    detail: str | None = None
+    try:
+        db.warehouse.ensure_table(plan.table_name, plan.fields, plan.window.date_field,
+                                  plan.table_title)
+        result = registry.get(plan.datasource).fetch(plan.request)
+        chunks = _shaped(plan, result.chunks, result.filters_applied, notes)
+
+        def guarded() -> Iterator[pd.DataFrame]:
+            yield from chunks
+            cancel_check_final()
+
+        rows = db.warehouse.replace_window(
+            table_name=plan.table_name, window=plan.window, fields=plan.fields,
+            chunks=guarded(),
+            system_values={"account_id": plan.account.external_id,
+                           "account_name": plan.account.name,
+                           "__insert_date": started, "__extract_id": plan.window.extract_id,
+                           "__run_id": run_id},
+            before_chunk=before_chunk,
+        )
+    except errors.Cancelled as exc:
+        status, error = "cancelled", f"cancelled: {exc}; the window's data was left as it was"
+    except TransientError as exc:
+        status, error = "failed", f"temporary source error: {exc}"
+    except (SourceError, errors.ExtractsError) as exc:
+        status, error = "failed", str(exc)
+    except Exception as exc:  # a bug or an unexpected library error: record, never hide
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+        detail = traceback.format_exc(limit=8)
+    return _record(db, run_id, status=status, error=error, rows=rows, notes=notes,
+                   detail=detail, started=started, finished=clock())
+
+
+def _record(db: Database, run_id: int, *, status: str, error: str | None, rows: int,
+            notes: list[str], detail: str | None, started: datetime, finished: datetime
+            ) -> schemas.RunOut:
+    with db.session() as session:
+        run = load(session, Run, run_id, "run")
+        run.status = status
+        run.finished_at = finished
+        run.heartbeat_at = finished
+        run.duration_seconds = round((finished - started).total_seconds(), 3)
+        run.error = error
+        run.rows = rows if status == "succeeded" else None
+        lines = [_line(finished, "warning", n) for n in notes]
+        if status == "succeeded":
+            lines.append(_line(finished, "info", f"loaded {rows} rows in "
+                                                 f"{run.duration_seconds:.2f}s"))
+        else:
+            lines.append(_line(finished, "error" if status == "failed" else "warning",
+                               error or status))
+        if detail:
+            lines.append(_line(finished, "debug", detail))
+        run.log = [*run.log, *lines]
+        extract = run.extract
+        if status == "succeeded":
+            extract.last_sync = finished
+            extract.error_text = None
+        elif status == "failed":
+            extract.error_text = error
+        refresh_status(session, extract)
+        session.flush()
+        return run_out(run, with_log=True)
+

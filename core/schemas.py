@@ -1,0 +1,298 @@
+"""Pydantic models of the public contract (Improvado's extract field names), for API and UI."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from core.errors import Invalid, Problem
+
+T = TypeVar("T")
+
+
+class FilterIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    field: str
+    operator: str
+    value: Any = None
+
+
+class TemplateSettingsIn(BaseModel):
+    """`fields` and `filters`, plus the template's own settings as further keys."""
+
+    model_config = ConfigDict(extra="allow")
+
+    fields: list[str]
+    filters: list[FilterIn] = Field(default_factory=list)
+
+    def own_settings(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class ScheduleIn(BaseModel):
+    """A schedule as given; ranges and names are checked by core.schedules."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    frequency: str = "daily"
+    every_hours: int | None = None
+    minute: int | None = 0
+    hour: int | None = 0
+    weekday: int | str | None = None
+    day_of_month: int | None = None
+    cron: str | None = None
+    timezone: str = "UTC"
+    lookback: int | str = "default"
+
+
+class ExtractCreate(BaseModel):
+    """The body of POST /api/v3/extracts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data_table_title: str
+    template_id: int
+    template_settings: TemplateSettingsIn
+    accounts: list[int]
+    title: str | None = None
+    schedules: list[ScheduleIn] | None = None
+    sync_historical_data: date | None = None
+    additional_params: dict[str, Any] = Field(default_factory=dict)
+
+
+class _ExtractChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lift_template_settings(cls, data: Any) -> Any:
+        # Accept the create shape too: fields/filters inside template_settings.
+        if isinstance(data, dict) and isinstance(data.get("template_settings"), dict):
+            data = dict(data)
+            settings = dict(data["template_settings"])
+            for key in ("fields", "filters"):
+                if key in settings and key not in data:
+                    data[key] = settings.pop(key)
+            data["template_settings"] = settings
+        return data
+
+
+class ExtractUpdate(_ExtractChange):
+    """The body of PUT: replaces everything; an omitted optional key goes back to default."""
+
+    fields: list[str]
+    filters: list[FilterIn] = Field(default_factory=list)
+    template_settings: dict[str, Any] = Field(default_factory=dict)
+    schedules: list[ScheduleIn] | None = None
+    additional_params: dict[str, Any] = Field(default_factory=dict)
+    sync_historical_data: date | None = None
+    title: str | None = None
+
+
+class ExtractPatch(_ExtractChange):
+    """The body of PATCH: only the keys given change; null clears sync_historical_data."""
+
+    fields: list[str] | None = None
+    filters: list[FilterIn] | None = None
+    template_settings: dict[str, Any] | None = None
+    schedules: list[ScheduleIn] | None = None
+    additional_params: dict[str, Any] | None = None
+    sync_historical_data: date | None = None
+    title: str | None = None
+
+
+class ScheduleOut(BaseModel):
+    id: int
+    frequency: str
+    every_hours: int | None
+    minute: int
+    hour: int | None
+    weekday: int | None
+    day_of_month: int | None
+    cron: str | None
+    timezone: str
+    lookback: int | str
+    next_run_at: datetime | None
+
+
+class ExtractOut(BaseModel):
+    """An extract as read: Improvado's fields first, then this product's extras."""
+
+    id: int
+    title: str
+    connection_id: int
+    account_id: int
+    account_name: str
+    created_at: datetime
+    last_sync: datetime | None
+    status: str
+    error_text: str | None
+    schedules_limit: int
+    sync_historical_data: date | None
+    template_id: int
+    data_table_id: int
+    data_table_title: str
+    fields: list[str]
+    filters: list[dict[str, Any]]
+    additional_params: dict[str, Any]
+    schedules: list[ScheduleOut]
+    next_run_at: datetime | None
+    template_settings: dict[str, Any]
+    datasource_name: str
+    template_title: str
+    updated_at: datetime
+
+
+class RunOut(BaseModel):
+    id: int
+    extract_id: int
+    status: str
+    trigger: str
+    date_from: date | None
+    date_to: date | None
+    queued_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    rows: int | None
+    duration_seconds: float | None
+    attempts: int
+    max_attempts: int
+    error: str | None
+    log: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class FieldOut(BaseModel):
+    name: str
+    type: str
+    kind: str
+    required: bool
+    title: str
+
+
+class TemplateOut(BaseModel):
+    id: int
+    datasource: str
+    connection_id: int | None
+    name: str
+    title: str
+    description: str
+    fields: list[FieldOut]
+    date_field: str | None
+    default_fields: list[str]
+    default_lookback_days: int
+    depth_limit_days: int | None
+    settings_schema: dict[str, Any]
+
+
+class AccountOut(BaseModel):
+    id: int
+    connection_id: int
+    external_id: str
+    name: str
+
+
+class ConnectionOut(BaseModel):
+    """A connection as read; secret values are never included, only their names."""
+
+    id: int
+    datasource: str
+    title: str
+    config: dict[str, Any]
+    secret_fields: list[str]
+    max_concurrent_runs: int
+    created_at: datetime
+    accounts: list[AccountOut]
+
+
+class ConnectionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    datasource: str
+    title: str
+    config: dict[str, Any] = Field(default_factory=dict)
+    max_concurrent_runs: int = 2
+
+
+class DataTableOut(BaseModel):
+    id: int
+    title: str
+    table_name: str
+    template_id: int
+    template_title: str
+    created_at: datetime
+    extract_ids: list[int]
+    columns: dict[str, str]
+    row_count: int
+
+
+class DatasourceOut(BaseModel):
+    name: str
+    title: str
+    config_schema: dict[str, Any]
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    page: int
+    page_size: int
+
+
+class CheckResult(BaseModel):
+    ok: bool
+    message: str
+
+
+_FRIENDLY = {
+    "date_from_datetime_parsing": "must be an ISO date such as 2025-01-31",
+    "date_parsing": "must be an ISO date such as 2025-01-31",
+    "date_from_datetime_inexact": "must be an ISO date such as 2025-01-31",
+    "date_type": "must be an ISO date such as 2025-01-31",
+    "missing": "is required",
+    "extra_forbidden": "is not a known field",
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "list_type": "must be a list",
+    "string_type": "must be text",
+    "dict_type": "must be an object",
+}
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part in {"int", "str", "function-after[_lift_template_settings(), ...]"}:
+            continue
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def problems_of(exc: ValidationError) -> list[Problem]:
+    """Pydantic's errors as Problems that name the field and what would be right."""
+    seen: dict[str, Problem] = {}
+    for error in exc.errors():
+        where = _path(tuple(error["loc"]))
+        message = _FRIENDLY.get(error["type"], error["msg"])
+        if error["type"] not in ("missing", "extra_forbidden") and "input" in error:
+            message += f", not {error['input']!r}"
+        seen.setdefault(where, Problem(where, message))
+    return list(seen.values())
+
+
+def parse(model: type[T], data: Any) -> T:
+    """Parse `data` (a model already, or a mapping) into `model`, or raise Invalid."""
+    if isinstance(data, model):
+        return data
+    if not isinstance(data, Mapping):
+        raise Invalid("the body must be a JSON object")
+    try:
+        return model.model_validate(dict(data))  # type: ignore[attr-defined]
+    except ValidationError as exc:
+        raise Invalid(problems_of(exc)) from None

@@ -1,0 +1,249 @@
+"""Datasources, connections, accounts, templates and data tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core import errors, schemas
+from core.connectors import registry
+from core.connectors.base import (
+    ConnectionInfo,
+    SourceError,
+    TemplateSpec,
+    TransientError,
+    secret_names,
+    validate_options,
+)
+from core.db import database_of
+from core.models import Account, AppState, Connection, DataTable, Extract, Template
+from core.services.common import load, utcnow
+
+
+def list_datasources() -> list[schemas.DatasourceOut]:
+    """Every datasource the product can connect to, with its config form's schema."""
+    out = []
+    for name in registry.names():
+        connector = registry.get(name)
+        out.append(schemas.DatasourceOut(name=name, title=connector.title,
+                                         config_schema=dict(connector.config_schema)))
+    return out
+
+
+def connection_info(session: Session, connection: Connection) -> ConnectionInfo:
+    """What a connector sees of a connection, secrets decrypted."""
+    secrets = database_of(session).cipher.decrypt(connection.secrets)
+    return ConnectionInfo(id=connection.id, datasource=connection.datasource,
+                          config={**connection.config, **secrets}, secrets=secrets)
+
+
+def _connection_out(connection: Connection) -> schemas.ConnectionOut:
+    schema = registry.get(connection.datasource).config_schema
+    return schemas.ConnectionOut(
+        id=connection.id, datasource=connection.datasource, title=connection.title,
+        config=dict(connection.config), secret_fields=sorted(secret_names(schema)),
+        max_concurrent_runs=connection.max_concurrent_runs, created_at=connection.created_at,
+        accounts=[_account_out(a) for a in connection.accounts],
+    )
+
+
+def _account_out(account: Account) -> schemas.AccountOut:
+    return schemas.AccountOut(id=account.id, connection_id=account.connection_id,
+                              external_id=account.external_id, name=account.name)
+
+
+def create_connection(*, session: Session, data: schemas.ConnectionCreate | dict[str, Any]
+                      ) -> schemas.ConnectionOut:
+    """Save a connection (secrets encrypted), then load its accounts and templates."""
+    body = schemas.parse(schemas.ConnectionCreate, data)
+    connector = registry.get(body.datasource)
+    problems: list[errors.Problem] = []
+    if not body.title.strip():
+        problems.append(errors.Problem("title", "must not be empty; name the connection"))
+    if body.max_concurrent_runs < 1:
+        problems.append(errors.Problem("max_concurrent_runs", "must be 1 or more"))
+    config, config_problems = validate_options(connector.config_schema, body.config, "config")
+    problems += config_problems
+    if problems:
+        raise errors.Invalid(problems)
+    secret_keys = secret_names(connector.config_schema)
+    plain = {k: v for k, v in config.items() if k not in secret_keys}
+    secret = {k: str(v) for k, v in config.items() if k in secret_keys}
+    connection = Connection(
+        datasource=body.datasource, title=body.title.strip(), config=plain,
+        secrets=database_of(session).cipher.encrypt(secret),
+        max_concurrent_runs=body.max_concurrent_runs, created_at=utcnow(),
+    )
+    session.add(connection)
+    session.flush()
+    refresh_accounts(session=session, connection_id=connection.id)
+    sync_templates(session=session, connection_id=connection.id)
+    return _connection_out(connection)
+
+
+def get_connection(*, session: Session, connection_id: int) -> schemas.ConnectionOut:
+    """One connection with its accounts (secrets never included)."""
+    return _connection_out(load(session, Connection, connection_id, "connection"))
+
+
+def list_connections(*, session: Session, datasource: str | None = None
+                     ) -> list[schemas.ConnectionOut]:
+    """Connections, optionally of one datasource."""
+    query = select(Connection).order_by(Connection.id)
+    if datasource is not None:
+        query = query.where(Connection.datasource == datasource)
+    return [_connection_out(c) for c in session.scalars(query)]
+
+
+def test_connection(*, session: Session, connection_id: int) -> schemas.CheckResult:
+    """Try a connection's credentials against its source; say what happened."""
+    connection = load(session, Connection, connection_id, "connection")
+    connector = registry.get(connection.datasource)
+    try:
+        message = connector.check(connection_info(session, connection))
+    except (SourceError, TransientError) as exc:
+        return schemas.CheckResult(ok=False, message=str(exc))
+    return schemas.CheckResult(ok=True, message=message)
+
+
+def refresh_accounts(*, session: Session, connection_id: int) -> list[schemas.AccountOut]:
+    """Ask the source for the connection's accounts; add new ones and update names."""
+    connection = load(session, Connection, connection_id, "connection")
+    connector = registry.get(connection.datasource)
+    try:
+        found = connector.discover_accounts(connection_info(session, connection))
+    except (SourceError, TransientError) as exc:
+        raise errors.Conflict(f"could not list the accounts of {connection.title!r}: {exc}"
+                              ) from None
+    existing = {a.external_id: a for a in connection.accounts}
+    for spec in found:
+        if spec.external_id in existing:
+            existing[spec.external_id].name = spec.name
+        else:
+            connection.accounts.append(Account(external_id=spec.external_id, name=spec.name))
+    session.flush()
+    return [_account_out(a) for a in connection.accounts]
+
+
+def list_accounts(*, session: Session, connection_id: int) -> list[schemas.AccountOut]:
+    """The accounts of one connection."""
+    connection = load(session, Connection, connection_id, "connection")
+    return [_account_out(a) for a in connection.accounts]
+
+
+def _store_template(session: Session, datasource: str, connection_id: int | None,
+                    spec: TemplateSpec) -> None:
+    template = session.scalar(select(Template).where(
+        Template.datasource == datasource, Template.name == spec.name,
+        Template.connection_id.is_(None) if connection_id is None
+        else Template.connection_id == connection_id,
+    ))
+    if template is None:
+        template = Template(datasource=datasource, connection_id=connection_id, name=spec.name)
+        session.add(template)
+    template.title = spec.title
+    template.description = spec.description
+    template.fields = [f.as_dict() for f in spec.fields]
+    template.date_field = spec.date_field
+    template.default_fields = list(spec.default_fields)
+    template.default_lookback_days = spec.default_lookback_days
+    template.depth_limit_days = spec.depth_limit_days
+    template.settings_schema = dict(spec.settings_schema)
+
+
+def sync_templates(*, session: Session, connection_id: int) -> None:
+    """Store the templates a connection offers (shared ones once per datasource)."""
+    connection = load(session, Connection, connection_id, "connection")
+    connector = registry.get(connection.datasource)
+    for spec in connector.templates(connection_info(session, connection)):
+        _store_template(session, connection.datasource, None, spec)
+    session.flush()
+
+
+def _template_out(template: Template) -> schemas.TemplateOut:
+    return schemas.TemplateOut(
+        id=template.id, datasource=template.datasource, connection_id=template.connection_id,
+        name=template.name, title=template.title, description=template.description,
+        fields=[schemas.FieldOut(**{"title": f["name"], **f}) for f in template.fields],
+        date_field=template.date_field, default_fields=list(template.default_fields),
+        default_lookback_days=template.default_lookback_days,
+        depth_limit_days=template.depth_limit_days,
+        settings_schema=dict(template.settings_schema),
+    )
+
+
+def list_templates(*, session: Session, datasource: str | None = None,
+                   connection_id: int | None = None) -> list[schemas.TemplateOut]:
+    """Templates, optionally of one datasource or usable with one connection."""
+    query = select(Template).order_by(Template.id)
+    if datasource is not None:
+        query = query.where(Template.datasource == datasource)
+    if connection_id is not None:
+        query = query.where((Template.connection_id.is_(None))
+                            | (Template.connection_id == connection_id))
+    return [_template_out(t) for t in session.scalars(query)]
+
+
+def get_template(*, session: Session, template_id: int) -> schemas.TemplateOut:
+    """One template with its fields and settings schema."""
+    return _template_out(load(session, Template, template_id, "template"))
+
+
+def _data_table_out(session: Session, table: DataTable) -> schemas.DataTableOut:
+    warehouse = database_of(session).warehouse
+    extract_ids = list(session.scalars(
+        select(Extract.id).where(Extract.data_table_id == table.id).order_by(Extract.id)))
+    return schemas.DataTableOut(
+        id=table.id, title=table.title, table_name=table.table_name,
+        template_id=table.template_id, template_title=table.template.title,
+        created_at=table.created_at, extract_ids=extract_ids,
+        columns=warehouse.columns(table.table_name),
+        row_count=warehouse.count_rows(table.table_name),
+    )
+
+
+def list_data_tables(*, session: Session, template_id: int | None = None
+                     ) -> list[schemas.DataTableOut]:
+    """Data tables with their extracts, columns and row counts."""
+    query = select(DataTable).order_by(DataTable.title)
+    if template_id is not None:
+        query = query.where(DataTable.template_id == template_id)
+    return [_data_table_out(session, t) for t in session.scalars(query)]
+
+
+def get_data_table(*, session: Session, data_table_id: int) -> schemas.DataTableOut:
+    """One data table with its extracts, columns and row count."""
+    return _data_table_out(session, load(session, DataTable, data_table_id, "data table"))
+
+
+def preview_rows(*, session: Session, data_table_id: int | None = None,
+                 extract_id: int | None = None, limit: int = 50, offset: int = 0
+                 ) -> pd.DataFrame:
+    """The latest rows of a data table, or of the part one extract wrote."""
+    if extract_id is not None:
+        extract = load(session, Extract, extract_id, "extract")
+        table = extract.data_table
+    elif data_table_id is not None:
+        table = load(session, DataTable, data_table_id, "data table")
+    else:
+        raise errors.Invalid("give data_table_id or extract_id", field="data_table_id")
+    if not 1 <= limit <= 10_000:
+        raise errors.Invalid(f"must be 1-10000, not {limit}", field="limit")
+    if offset < 0:
+        raise errors.Invalid(f"must be 0 or more, not {offset}", field="offset")
+    order_by = table.template.date_field or "__insert_date"
+    return database_of(session).warehouse.read_rows(
+        table.table_name, extract_id=extract_id, order_by=order_by, limit=limit, offset=offset)
+
+
+def seed_demo(*, session: Session) -> None:
+    """On first start, create the Sample Ads connection so a new user can begin at once."""
+    if session.get(AppState, "demo_seeded") is not None:
+        return
+    session.add(AppState(key="demo_seeded", value=utcnow().isoformat()))
+    if session.scalar(select(func.count(Connection.id))) == 0:
+        create_connection(session=session, data={"datasource": "sample_ads",
+                                                 "title": "Sample Ads"})

@@ -1,0 +1,174 @@
+"""Runs: queueing manual and historical runs, reading and cancelling them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core import errors, schedules, schemas
+from core.db import database_of
+from core.models import Extract, Run
+from core.services.common import (
+    ACTIVE_RUN_STATUSES,
+    PRIORITY,
+    load,
+    refresh_status,
+    run_out,
+    utcnow,
+)
+
+MAX_ATTEMPTS = 3
+
+
+def windows(date_from: date, date_to: date, chunk_days: int) -> list[tuple[date, date]]:
+    """[date_from, date_to] cut into consecutive windows of at most `chunk_days`, oldest first."""
+    out = []
+    start = date_from
+    while start <= date_to:
+        end = min(start + timedelta(days=chunk_days - 1), date_to)
+        out.append((start, end))
+        start = end + timedelta(days=1)
+    return out
+
+
+def queue_runs(session: Session, extract: Extract, trigger: str,
+               spans: list[tuple[date | None, date | None]], now: datetime) -> list[Run]:
+    """Add queued runs of an extract, in the order given, and mark it syncing."""
+    runs = [Run(extract_id=extract.id, status="queued", trigger=trigger,
+                priority=PRIORITY[trigger], date_from=start, date_to=end, queued_at=now,
+                max_attempts=MAX_ATTEMPTS, log=[])
+            for start, end in spans]
+    session.add_all(runs)
+    refresh_status(session, extract)
+    return runs
+
+
+def lookback_of(extract: Extract) -> int:
+    """Days a run with no dates reaches back: the first schedule's lookback."""
+    template = extract.template
+    lookback = extract.schedules[0].lookback if extract.schedules else "default"
+    return schedules.lookback_days(lookback, default_lookback_days=template.default_lookback_days,
+                                   depth_limit_days=template.depth_limit_days)
+
+
+def extract_today(extract: Extract, now: datetime) -> date:
+    """Today's date where the extract's first schedule lives (UTC without schedules)."""
+    timezone = extract.schedules[0].timezone if extract.schedules else "UTC"
+    return now.astimezone(ZoneInfo(timezone)).date()
+
+
+def run_extract(*, session: Session, extract_id: int, date_from: date | None = None,
+                date_to: date | None = None, now: datetime | None = None
+                ) -> list[schemas.RunOut]:
+    """Queue a manual run of one extract for a date window (split into chunks if long)."""
+    now = now or utcnow()
+    extract = load(session, Extract, extract_id, "extract")
+    if extract.template.date_field is None:
+        if date_from is not None or date_to is not None:
+            raise errors.Invalid(f"template {extract.template.title!r} has no date field, so a "
+                                 "run always loads everything; leave date_from and date_to "
+                                 "empty", field="date_from")
+        runs = queue_runs(session, extract, "manual", [(None, None)], now)
+    else:
+        today = extract_today(extract, now)
+        date_to = date_to or today
+        date_from = date_from or date_to - timedelta(days=lookback_of(extract) - 1)
+        problems = []
+        if date_from > date_to:
+            problems.append(errors.Problem("date_from", f"date_from {date_from} is after "
+                                                        f"date_to {date_to}"))
+        if date_to > today:
+            problems.append(errors.Problem("date_to", f"date_to {date_to} is in the future; "
+                                                      f"use {today} or earlier"))
+        depth = extract.template.depth_limit_days
+        if depth is not None and date_from < today - timedelta(days=depth):
+            problems.append(errors.Problem(
+                "date_from", f"date_from {date_from} is older than the template's depth limit "
+                             f"of {depth} days; use {today - timedelta(days=depth)} or later"))
+        if problems:
+            raise errors.Invalid(problems)
+        chunk = database_of(session).settings.backfill_chunk_days
+        spans: list[tuple[date | None, date | None]] = list(
+            windows(date_from, date_to, chunk))
+        runs = queue_runs(session, extract, "manual", spans, now)
+    session.flush()
+    return [run_out(r) for r in runs]
+
+
+def queue_backfill(session: Session, extract: Extract, start: date, now: datetime) -> list[Run]:
+    """Queue backfill runs from `start` up to the day before the data already loaded or
+    queued (or today), newest chunk first."""
+    db = database_of(session)
+    table = extract.data_table
+    date_field = extract.template.date_field
+    assert date_field is not None
+    earliest = db.warehouse.earliest_date(table.table_name, extract.id, date_field)
+    pending = session.scalar(select(func.min(Run.date_from)).where(
+        Run.extract_id == extract.id, Run.trigger == "backfill",
+        Run.status.in_(ACTIVE_RUN_STATUSES)))
+    known = [d for d in (earliest, pending) if d is not None]
+    end = min(known) - timedelta(days=1) if known else now.date()
+    if start > end:
+        return []
+    spans = windows(start, end, db.settings.backfill_chunk_days)
+    return queue_runs(session, extract, "backfill", list(reversed(spans)), now)
+
+
+def cancel_queued_backfill(session: Session, extract: Extract, before: date | None,
+                           now: datetime) -> int:
+    """Cancel the extract's queued backfill runs (only those ending before `before`, if set)."""
+    query = select(Run).where(Run.extract_id == extract.id, Run.trigger == "backfill",
+                              Run.status == "queued")
+    if before is not None:
+        query = query.where(Run.date_to < before)
+    runs = list(session.scalars(query))
+    for run in runs:
+        _mark_cancelled(run, now, "historical start date changed")
+    refresh_status(session, extract)
+    return len(runs)
+
+
+def _mark_cancelled(run: Run, now: datetime, why: str) -> None:
+    run.status = "cancelled"
+    run.finished_at = now
+    run.error = f"cancelled: {why}"
+    run.log = [*run.log, {"at": now.isoformat(), "level": "warning", "message": run.error}]
+
+
+def list_runs(*, session: Session, extract_id: int | None = None, status: str | None = None,
+              limit: int = 100, offset: int = 0) -> list[schemas.RunOut]:
+    """Runs, newest first, optionally of one extract or status."""
+    query = select(Run).order_by(Run.id.desc()).limit(limit).offset(offset)
+    if extract_id is not None:
+        load(session, Extract, extract_id, "extract")
+        query = query.where(Run.extract_id == extract_id)
+    if status is not None:
+        query = query.where(Run.status == status)
+    return [run_out(r) for r in session.scalars(query)]
+
+
+def get_run(*, session: Session, run_id: int) -> schemas.RunOut:
+    """One run with its log."""
+    return run_out(load(session, Run, run_id, "run"), with_log=True)
+
+
+def cancel_run(*, session: Session, run_id: int, now: datetime | None = None
+               ) -> schemas.RunOut:
+    """Cancel a queued run now; ask a running one to stop before its next chunk."""
+    now = now or utcnow()
+    run = load(session, Run, run_id, "run")
+    if run.status == "queued":
+        _mark_cancelled(run, now, "by request")
+        refresh_status(session, run.extract)
+    elif run.status == "running":
+        run.cancel_requested = True
+        run.log = [*run.log, {"at": now.isoformat(), "level": "warning",
+                              "message": "cancel requested; stopping before the next chunk"}]
+    else:
+        raise errors.Conflict(f"run {run_id} is already {run.status}; only queued or running "
+                              "runs can be cancelled")
+    session.flush()
+    return run_out(run, with_log=True)
