@@ -60,6 +60,17 @@ SETTINGS: tuple[Setting, ...] = (
             _positive_int),
     Setting("SEED_DEMO", "true",
             "Create a Sample Ads connection with its accounts on first start.", _bool),
+    Setting("EMBEDDED_WORKER", "true",
+            "Run the worker inside the dashboard process (once per process).", _bool),
+    Setting("RETRY_ATTEMPTS", "3",
+            "Attempts a run gets when the source fails transiently.", _positive_int),
+    Setting("RETRY_BASE_DELAY", "30",
+            "Seconds before the first retry; each further retry waits twice as long.",
+            _positive_int),
+    Setting("AUTO_PAUSE_AFTER", "5",
+            "Consecutive failed runs after which an extract is paused.", _positive_int),
+    Setting("RUN_TIMEOUT", "7200", "Seconds after which a running run is cancelled as timed out.",
+            _positive_int),
 )
 
 
@@ -75,6 +86,11 @@ class Settings:
     max_workers: int
     backfill_chunk_days: int
     seed_demo: bool
+    embedded_worker: bool
+    retry_attempts: int
+    retry_base_delay: int
+    auto_pause_after: int
+    run_timeout: int
 
     def with_overrides(self, **changes: Any) -> Settings:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
