@@ -110,7 +110,7 @@ def queue_backfill(session: Session, extract: Extract, start: date, now: datetim
         Run.extract_id == extract.id, Run.trigger == "backfill",
         Run.status.in_(ACTIVE_RUN_STATUSES)))
     known = [d for d in (earliest, pending) if d is not None]
-    end = min(known) - timedelta(days=1) if known else now.date()
+    end = min(known) - timedelta(days=1) if known else extract_today(extract, now)
     if start > end:
         return []
     spans = windows(start, end, db.settings.backfill_chunk_days)
