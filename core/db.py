@@ -102,8 +102,7 @@ def open_database(settings: Settings, *, seed: bool | None = None) -> Database:
     migrate(engine)
     database = Database(settings=settings, engine=engine, warehouse=warehouse,
                         cipher=Cipher(secret_key(settings)), sessions=sessionmaker())
-    database.sessions.configure(bind=engine, info={"database": database},
-                                expire_on_commit=False)
+    database.sessions.configure(bind=engine, info={"database": database})
     if settings.seed_demo if seed is None else seed:
         from core import service
 
