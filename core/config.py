@@ -28,7 +28,10 @@ class Setting:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise ValueError("must be a whole number, 1 or more") from None
     if value < 1:
         raise ValueError("must be 1 or more")
     return value

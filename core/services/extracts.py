@@ -140,9 +140,15 @@ def _new_data_table(session: Session, title: str, template: Template, now: datet
 
 
 def _set_schedules(extract: Extract, checked: list[dict[str, Any]]) -> None:
-    extract.schedules.clear()
+    """Make the extract's schedules `checked`, keeping the ids of those in the same position."""
+    kept = extract.schedules[:len(checked)]
+    del extract.schedules[len(checked):]
     for position, data in enumerate(checked):
-        extract.schedules.append(Schedule(position=position, **data))
+        if position < len(kept):
+            for key, value in data.items():
+                setattr(kept[position], key, value)
+        else:
+            extract.schedules.append(Schedule(position=position, **data))
 
 
 def create_extracts(*, session: Session, data: schemas.ExtractCreate | dict[str, Any],
@@ -207,7 +213,11 @@ def _check_accounts(session: Session, ids: list[int], template: Template,
     found = {a.id: a for a in session.scalars(select(Account).where(Account.id.in_(ids)))}
     unknown = [str(i) for i in ids if i not in found]
     if unknown:
-        problems.append(Problem("accounts", f"unknown account id(s) {', '.join(unknown)}"))
+        known = [str(i) for i in session.scalars(select(Account.id).order_by(Account.id)
+                                                 .limit(21))]
+        hint = ", ".join(known[:20]) + (", ..." if len(known) > 20 else "") or "none"
+        problems.append(Problem("accounts", f"unknown account id(s) {', '.join(unknown)}; "
+                                            f"known account ids: {hint}"))
     accounts = [found[i] for i in ids if i in found]
     connections = sorted({a.connection_id for a in accounts})
     if len(connections) > 1:
@@ -255,7 +265,10 @@ def list_extracts(*, session: Session, connection_id: int | None = None,
     if status is not None:
         query = query.where(Extract.status == status)
     if search:
-        query = query.where(Extract.title.ilike(f"%{search.strip()}%"))
+        # A title search is plain text: % and _ typed by a person match themselves.
+        needle = search.strip().replace("\\", "\\\\").replace("%", "\\%").replace(
+            "_", "\\_")
+        query = query.where(Extract.title.ilike(f"%{needle}%", escape="\\"))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(
         query.options(selectinload(Extract.schedules), selectinload(Extract.account),
@@ -341,22 +354,28 @@ def patch_extract(*, session: Session, extract_id: int,
     return extract_out(extract, now)
 
 
-def pause_extract(*, session: Session, extract_id: int) -> schemas.ExtractOut:
+def pause_extract(*, session: Session, extract_id: int, now: datetime | None = None
+                  ) -> schemas.ExtractOut:
     """Stop an extract's schedules from firing (manual runs still work)."""
+    now = now or utcnow()
     extract = load(session, Extract, extract_id, "extract")
     extract.is_paused = True
+    extract.updated_at = now
     refresh_status(session, extract)
-    return extract_out(extract)
+    return extract_out(extract, now)
 
 
-def unpause_extract(*, session: Session, extract_id: int) -> schemas.ExtractOut:
+def unpause_extract(*, session: Session, extract_id: int, now: datetime | None = None
+                    ) -> schemas.ExtractOut:
     """Let an extract's schedules fire again."""
+    now = now or utcnow()
     extract = load(session, Extract, extract_id, "extract")
     extract.is_paused = False
+    extract.updated_at = now
     if extract.error_text and extract.error_text.startswith("paused"):
         extract.error_text = None
     refresh_status(session, extract)
-    return extract_out(extract)
+    return extract_out(extract, now)
 
 
 def delete_extract(*, session: Session, extract_id: int, delete_rows: bool = False) -> int:

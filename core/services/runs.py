@@ -37,9 +37,11 @@ def windows(date_from: date, date_to: date, chunk_days: int) -> list[tuple[date,
 def queue_runs(session: Session, extract: Extract, trigger: str,
                spans: list[tuple[date | None, date | None]], now: datetime) -> list[Run]:
     """Add queued runs of an extract, in the order given, and mark it syncing."""
+    database = session.info.get("database")
+    attempts = database.settings.retry_attempts if database is not None else MAX_ATTEMPTS
     runs = [Run(extract_id=extract.id, status="queued", trigger=trigger,
                 priority=PRIORITY[trigger], date_from=start, date_to=end, queued_at=now,
-                max_attempts=MAX_ATTEMPTS, log=[])
+                max_attempts=attempts, log=[])
             for start, end in spans]
     session.add_all(runs)
     refresh_status(session, extract)
@@ -119,14 +121,19 @@ def queue_backfill(session: Session, extract: Extract, start: date, now: datetim
 
 def cancel_queued_backfill(session: Session, extract: Extract, before: date | None,
                            now: datetime) -> int:
-    """Cancel the extract's queued backfill runs (only those ending before `before`, if set)."""
+    """Cancel the extract's queued backfill runs; with `before`, only what lies before that
+    date (a run straddling it is trimmed to start there)."""
     query = select(Run).where(Run.extract_id == extract.id, Run.trigger == "backfill",
                               Run.status == "queued")
     if before is not None:
-        query = query.where(Run.date_to < before)
-    runs = list(session.scalars(query))
-    for run in runs:
+        query = query.where(Run.date_from < before)
+    runs = []
+    for run in session.scalars(query):
+        if before is not None and run.date_to is not None and run.date_to >= before:
+            run.date_from = before
+            continue
         _mark_cancelled(run, now, "historical start date changed")
+        runs.append(run)
     refresh_status(session, extract)
     return len(runs)
 

@@ -1,0 +1,207 @@
+"""Connections through the service facade: secrets encrypted at rest, bad config refused,
+checking credentials, refreshing accounts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core import errors, service
+from core.connectors import registry
+from core.connectors.base import (
+    AccountSpec,
+    ConnectionInfo,
+    FetchRequest,
+    FetchResult,
+    FieldSpec,
+    SourceError,
+    TemplateSpec,
+)
+from core.db import Database, database_of
+from core.models import Account, Connection
+
+SECRET = "vault-token-5f1c9e7a2b"
+
+
+class VaultSource:
+    """A small datasource with one secret setting (api_key) and one plain one (region)."""
+
+    name = "vault_test"
+    title = "Vault (test)"
+    config_schema: ClassVar[Mapping[str, Any]] = {
+        "properties": {
+            "api_key": {"type": "string", "title": "API key", "secret": True},
+            "region": {"type": "string", "title": "Region", "default": "eu",
+                       "enum": ["eu", "us"]},
+        },
+        "required": ["api_key"],
+    }
+
+    def __init__(self) -> None:
+        self.accounts = [AccountSpec("v-1", "Vault One"), AccountSpec("v-2", "Vault Two")]
+        self.seen: list[ConnectionInfo] = []
+
+    def check(self, connection: ConnectionInfo) -> str:
+        self.seen.append(connection)
+        if connection.secrets.get("api_key") != SECRET:
+            raise SourceError("the API key was refused; paste a current key")
+        return f"signed in to region {connection.config['region']}"
+
+    def discover_accounts(self, connection: ConnectionInfo) -> list[AccountSpec]:
+        if connection.secrets.get("api_key") != SECRET:
+            raise SourceError("the API key was refused")
+        return list(self.accounts)
+
+    def templates(self, connection: ConnectionInfo) -> list[TemplateSpec]:
+        return [TemplateSpec(name="items", title="Items", description="",
+                             fields=(FieldSpec("item_id", "string", "dimension", True),),
+                             date_field=None, default_fields=("item_id",))]
+
+    def fetch(self, request: FetchRequest) -> FetchResult:
+        raise SourceError("not needed in these tests")
+
+
+@pytest.fixture
+def vault(monkeypatch: pytest.MonkeyPatch) -> Iterator[VaultSource]:
+    """The test datasource, registered only for the test (the registry is restored after)."""
+    monkeypatch.setattr(registry, "_CONNECTORS", dict(registry._CONNECTORS))
+    connector = VaultSource()
+    registry.register(connector)
+    yield connector
+
+
+def create_vault(session: Session, **config: Any) -> Any:
+    return service.create_connection(session=session, data={
+        "datasource": "vault_test", "title": "Vault", "config": {"api_key": SECRET, **config}})
+
+
+def stored_bytes(var_dir: Path) -> bytes:
+    """Every byte SQLite keeps on disk: the database files and their -wal/-shm companions."""
+    return b"".join(p.read_bytes() for p in sorted(var_dir.iterdir())
+                    if p.name.endswith((".db", ".db-wal", ".db-shm")))
+
+
+def test_a_secret_is_encrypted_at_rest_and_never_shown(db: Database, session: Session,
+                                                       vault: VaultSource) -> None:
+    created = create_vault(session, region="us")
+    session.commit()
+
+    files = [db.settings.var_dir / "extracts.db", db.settings.var_dir / "extracts.db-wal"]
+    assert all(f.exists() for f in files)
+    on_disk = stored_bytes(db.settings.var_dir)
+    assert b"Vault One" in on_disk  # the check can see what was written ...
+    assert SECRET.encode() not in on_disk  # ... and the secret is not there in plain text
+
+    for shown in (created, service.get_connection(session=session, connection_id=created.id),
+                  *service.list_connections(session=session, datasource="vault_test")):
+        assert SECRET not in shown.model_dump_json()
+        assert shown.config == {"region": "us"}
+        assert shown.secret_fields == ["api_key"]
+    stored = session.get(Connection, created.id)
+    assert stored is not None and SECRET not in stored.secrets and stored.secrets != ""
+    # ... yet the connector gets it back, decrypted.
+    result = service.test_connection(session=session, connection_id=created.id)
+    assert result.ok and vault.seen[-1].secrets == {"api_key": SECRET}
+
+
+def test_create_connection_loads_accounts_and_templates(session: Session,
+                                                        vault: VaultSource) -> None:
+    created = create_vault(session)
+
+    assert created.datasource == "vault_test" and created.title == "Vault"
+    assert created.config == {"region": "eu"}  # the default filled in
+    assert [(a.external_id, a.name) for a in created.accounts] == [
+        ("v-1", "Vault One"), ("v-2", "Vault Two")]
+    assert [t.title for t in service.list_templates(session=session,
+                                                   datasource="vault_test")] == ["Items"]
+
+
+def test_bad_config_is_refused_with_the_field_named_and_nothing_saved(
+        session: Session, vault: VaultSource) -> None:
+    before = (session.scalar(select(func.count()).select_from(Connection)),
+              session.scalar(select(func.count()).select_from(Account)))
+
+    with pytest.raises(errors.Invalid) as info:
+        service.create_connection(session=session, data={
+            "datasource": "vault_test", "title": " ", "max_concurrent_runs": 0,
+            "config": {"region": "mars", "colour": "blue"}})
+
+    exc = info.value
+    assert exc.for_field("config.api_key") == ["is required"]
+    assert exc.for_field("config.region") == ["must be one of eu, us, not 'mars'"]
+    assert "unknown setting(s) colour; known settings: api_key, region" in exc.for_field(
+        "config")
+    assert exc.for_field("title") == ["must not be empty; name the connection"]
+    assert exc.for_field("max_concurrent_runs") == ["must be 1 or more"]
+    after = (session.scalar(select(func.count()).select_from(Connection)),
+             session.scalar(select(func.count()).select_from(Account)))
+    assert after == before
+    assert not session.new
+
+
+def test_a_config_value_of_the_wrong_type_names_the_field(session: Session,
+                                                          vault: VaultSource) -> None:
+    with pytest.raises(errors.Invalid) as info:
+        create_vault(session, region=5)
+
+    assert [str(p) for p in info.value.problems] == ["config.region: must be a string, not 5"]
+
+
+def test_an_unknown_datasource_names_the_known_ones(session: Session) -> None:
+    with pytest.raises(errors.Invalid) as info:
+        service.create_connection(session=session, data={"datasource": "nope", "title": "x"})
+
+    [message] = info.value.for_field("datasource")
+    assert message.startswith("unknown datasource 'nope'; known: ")
+    assert "sample_ads" in message
+
+
+def test_test_connection_says_what_happened(session: Session, vault: VaultSource) -> None:
+    good = create_vault(session)
+    assert service.test_connection(session=session, connection_id=good.id).model_dump() == {
+        "ok": True, "message": "signed in to region eu"}
+    assert service.test_connection(session=session, connection_id=1).model_dump() == {
+        "ok": True, "message": "Sample Ads is reachable: 3 demo accounts"}
+
+    # The stored key no longer works: the check fails with the source's message.
+    stored = session.get(Connection, good.id)
+    assert stored is not None
+    stored.secrets = database_of(session).cipher.encrypt({"api_key": "revoked"})
+
+    result = service.test_connection(session=session, connection_id=good.id)
+
+    assert result.model_dump() == {"ok": False,
+                                   "message": "the API key was refused; paste a current key"}
+    with pytest.raises(errors.Conflict) as info:
+        service.refresh_accounts(session=session, connection_id=good.id)
+    assert str(info.value) == "could not list the accounts of 'Vault': the API key was refused"
+
+
+def test_refresh_accounts_adds_new_ones_and_renames(session: Session,
+                                                    vault: VaultSource) -> None:
+    created = create_vault(session)
+    ids = {a.external_id: a.id for a in created.accounts}
+    vault.accounts = [AccountSpec("v-1", "Vault One (renamed)"), AccountSpec("v-2", "Vault Two"),
+                      AccountSpec("v-3", "Vault Three")]
+
+    accounts = service.refresh_accounts(session=session, connection_id=created.id)
+
+    assert [(a.external_id, a.name) for a in accounts] == [
+        ("v-1", "Vault One (renamed)"), ("v-2", "Vault Two"), ("v-3", "Vault Three")]
+    assert {a.external_id: a.id for a in accounts if a.external_id != "v-3"} == ids
+    listed = service.list_accounts(session=session, connection_id=created.id)
+    assert [a.name for a in listed] == ["Vault One (renamed)", "Vault Two", "Vault Three"]
+    # Refreshing again changes nothing.
+    again = service.refresh_accounts(session=session, connection_id=created.id)
+    assert [a.id for a in again] == [a.id for a in accounts]
+
+
+def test_the_test_datasource_is_gone_after_the_tests_that_used_it() -> None:
+    # Last in the file: the fixture restored the registry after every test above.
+    assert "vault_test" not in registry.names()
+    assert "sample_ads" in registry.names()
