@@ -30,7 +30,7 @@ LIST_VALUE = ("in", "not_in")
 def _scalar(type_: str, value: Any) -> Any:
     """`value` as the Python value of a field type; ValueError when it does not fit."""
     if value is None:
-        raise ValueError("a value is required")
+        raise ValueError("is required")
     if type_ == "string":
         if not isinstance(value, str):
             raise ValueError(f"must be text, not {value!r}")
@@ -117,15 +117,22 @@ def apply(frame: pd.DataFrame, filters: Sequence[Filter], types: Mapping[str, st
     mask = np.ones(len(frame), dtype=bool)
     for item in filters:
         column = frame[item.field]
-        if types.get(item.field) in ("date", "datetime"):
+        if types.get(item.field) == "date":
             column = pd.to_datetime(column, errors="coerce")
+        elif types.get(item.field) == "datetime":
+            # As the warehouse stores them: UTC, naive; so aware and naive values compare.
+            column = pd.to_datetime(column, errors="coerce", utc=True).dt.tz_convert(None)
         value = item.value
         if isinstance(value, date) or (isinstance(value, list) and value
                                        and isinstance(value[0], date)):
-            value = ([pd.Timestamp(v) for v in value] if isinstance(value, list)
-                     else pd.Timestamp(value))
+            value = ([_stamp(v) for v in value] if isinstance(value, list) else _stamp(value))
         mask &= _mask(column, item.operator, value).to_numpy(dtype=bool, na_value=False)
     return frame[mask]
+
+
+def _stamp(value: date) -> pd.Timestamp:
+    stamp = pd.Timestamp(value)
+    return stamp.tz_convert(None) if stamp.tzinfo is not None else stamp
 
 
 def _mask(column: pd.Series, operator: str, value: Any) -> pd.Series:

@@ -6,7 +6,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -71,7 +71,9 @@ def _claim(db: Database, run_id: int, worker_id: str, now: datetime) -> _Plan:
         account = AccountSpec(extract.account.external_id, extract.account.name)
         request = FetchRequest(
             connection=connection_info(session, extract.connection), account=account,
-            template=template_spec(extract.template), fields=tuple(extract.fields),
+            template=template_spec(extract.template),
+            # A filter may name a field that is not stored: fetch it too, to filter on.
+            fields=tuple(dict.fromkeys([*extract.fields, *(f["field"] for f in extract.filters)])),
             filters=tuple(Filter(f["field"], f["operator"], f.get("value"))
                           for f in extract.filters),
             options=dict(extract.template_options), date_from=run.date_from,
@@ -94,7 +96,7 @@ def _shaped(plan: _Plan, chunks: Iterator[pd.DataFrame], filters_applied: bool,
             notes: list[str]) -> Iterator[pd.DataFrame]:
     """Chunks cut to the selected fields, filtered, and kept inside the run's window."""
     names = [f.name for f in plan.fields]
-    types = {f.name: f.type for f in plan.fields}
+    types = {f.name: f.type for f in plan.request.template.fields}
     typed_filters = []
     for raw in plan.request.filters:
         item, _ = filters.check({"field": raw.field, "operator": raw.operator,
@@ -105,7 +107,7 @@ def _shaped(plan: _Plan, chunks: Iterator[pd.DataFrame], filters_applied: bool,
     date_field = plan.window.date_field
     dropped = 0
     for frame in chunks:
-        missing = [n for n in names if n not in frame.columns]
+        missing = [n for n in plan.request.fields if n not in frame.columns]
         if missing:
             raise SourceError(f"the source returned no column for field(s) {', '.join(missing)}")
         if not filters_applied:
@@ -123,8 +125,13 @@ def _shaped(plan: _Plan, chunks: Iterator[pd.DataFrame], filters_applied: bool,
 
 
 def execute_run(*, db: Database, run_id: int, worker_id: str = "inline",
-                clock: Callable[[], datetime] = utcnow) -> schemas.RunOut:
-    """Execute one run synchronously and record its outcome; the window is all or nothing."""
+                clock: Callable[[], datetime] = utcnow,
+                retry_delay: Callable[[int], float] | None = None) -> schemas.RunOut:
+    """Execute one run synchronously and record its outcome; the window is all or nothing.
+
+    With `retry_delay` (seconds to wait after attempt n), a run that failed transiently and
+    has attempts left goes back to the queue, eligible again after that delay.
+    """
     started = clock()
     plan = _claim(db, run_id, worker_id, started)
     notes: list[str] = []
@@ -143,10 +150,11 @@ def execute_run(*, db: Database, run_id: int, worker_id: str = "inline",
 
     def cancel_check_final() -> None:
         nonlocal last_beat
-        last_beat = 0.0
+        last_beat = float("-inf")  # not 0.0: the monotonic clock may have started < 5 s ago
         before_chunk()
 
     status, error, rows = "succeeded", None, 0
+    retry: Callable[[int], float] | None = None
     detail: str | None = None
     try:
         db.warehouse.ensure_table(plan.table_name, plan.fields, plan.window.date_field,
@@ -171,18 +179,19 @@ def execute_run(*, db: Database, run_id: int, worker_id: str = "inline",
         status, error = "cancelled", f"cancelled: {exc}; the window's data was left as it was"
     except TransientError as exc:
         status, error = "failed", f"temporary source error: {exc}"
+        retry = retry_delay
     except (SourceError, errors.ExtractsError) as exc:
         status, error = "failed", str(exc)
     except Exception as exc:  # a bug or an unexpected library error: record, never hide
         status, error = "failed", f"{type(exc).__name__}: {exc}"
         detail = traceback.format_exc(limit=8)
     return _record(db, run_id, status=status, error=error, rows=rows, notes=notes,
-                   detail=detail, started=started, finished=clock())
+                   detail=detail, started=started, finished=clock(), retry=retry)
 
 
 def _record(db: Database, run_id: int, *, status: str, error: str | None, rows: int,
-            notes: list[str], detail: str | None, started: datetime, finished: datetime
-            ) -> schemas.RunOut:
+            notes: list[str], detail: str | None, started: datetime, finished: datetime,
+            retry: Callable[[int], float] | None = None) -> schemas.RunOut:
     with db.session() as session:
         run = load(session, Run, run_id, "run")
         run.status = status
@@ -200,12 +209,21 @@ def _record(db: Database, run_id: int, *, status: str, error: str | None, rows: 
                                error or status))
         if detail:
             lines.append(_line(finished, "debug", detail))
+        if status == "failed" and retry is not None and run.attempts < run.max_attempts:
+            # Same run, next attempt: back in the queue, not claimable before `queued_at`.
+            run.status = "queued"
+            run.worker_id = None
+            run.finished_at = None
+            run.queued_at = finished + timedelta(seconds=retry(run.attempts))
+            lines.append(_line(finished, "info", f"attempt {run.attempts + 1} of "
+                                                 f"{run.max_attempts} queued for "
+                                                 f"{run.queued_at.isoformat()}"))
         run.log = [*run.log, *lines]
         extract = run.extract
         if status == "succeeded":
             extract.last_sync = finished
             extract.error_text = None
-        elif status == "failed":
+        elif status == "failed" and run.status == "failed":  # not while attempts are left
             extract.error_text = error
         refresh_status(session, extract)
         session.flush()

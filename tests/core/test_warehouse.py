@@ -1,0 +1,247 @@
+"""The warehouse on its own: columns from field types, replacing a window all or nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from core import errors
+from core.connectors.base import FieldSpec
+from core.db import make_engine
+from core.warehouse import Warehouse, Window, table_name_for
+
+TABLE = "campaign_stats"
+FIELDS = [FieldSpec("date", "date", "dimension"), FieldSpec("campaign_id", "string", "dimension"),
+          FieldSpec("clicks", "integer", "metric"), FieldSpec("spend", "number", "metric")]
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Iterator[Warehouse]:
+    wh = Warehouse(make_engine(f"sqlite:///{tmp_path / 'warehouse.db'}"))
+    yield wh
+    wh.engine.dispose()
+
+
+def frame(days: list[str], campaign: str = "c1", clicks: int = 1) -> pd.DataFrame:
+    return pd.DataFrame({"date": [date.fromisoformat(d) for d in days],
+                         "campaign_id": campaign, "clicks": clicks, "spend": 1.5})
+
+
+def system(extract_id: int, run_id: int, account: str = "sa-1") -> dict[str, Any]:
+    return {"account_id": account, "account_name": f"Account {account}",
+            "__insert_date": datetime(2026, 11, 28, 10, 0), "__extract_id": extract_id,
+            "__run_id": run_id}
+
+
+def load(warehouse: Warehouse, extract_id: int, run_id: int, chunks: list[pd.DataFrame],
+         window: tuple[str, str] | None = ("2026-11-01", "2026-11-07"),
+         fields: list[FieldSpec] = FIELDS, **kwargs: Any) -> int:
+    date_field = "date" if window else None
+    warehouse.ensure_table(TABLE, fields, date_field, "Campaign stats")
+    bounds = (date.fromisoformat(window[0]), date.fromisoformat(window[1])) if window else (
+        None, None)
+    return warehouse.replace_window(
+        table_name=TABLE, window=Window(extract_id, date_field, *bounds), fields=fields,
+        chunks=iter(chunks), system_values=system(extract_id, run_id), **kwargs)
+
+
+def everything(warehouse: Warehouse) -> list[tuple[Any, ...]]:
+    with warehouse.engine.connect() as conn:
+        return [tuple(r) for r in conn.exec_driver_sql(f"SELECT * FROM {TABLE} ORDER BY rowid")]
+
+
+def keys(warehouse: Warehouse) -> list[tuple[int, int, str, str]]:
+    """(extract, run, date, campaign) of every row, sorted."""
+    with warehouse.engine.connect() as conn:
+        return sorted(tuple(r) for r in conn.exec_driver_sql(
+            f"SELECT __extract_id, __run_id, date, campaign_id FROM {TABLE}"))
+
+
+# -- columns ---------------------------------------------------------------------------------
+
+
+def test_a_new_table_has_the_system_columns_and_one_column_per_field(warehouse: Warehouse
+                                                                     ) -> None:
+    warehouse.ensure_table(TABLE, FIELDS, "date", "Campaign stats")
+
+    assert warehouse.columns(TABLE) == {
+        "account_id": "string", "account_name": "string", "__insert_date": "datetime",
+        "__extract_id": "integer", "__run_id": "integer",
+        "date": "date", "campaign_id": "string", "clicks": "integer", "spend": "number"}
+
+
+def test_a_newly_selected_field_adds_a_column_and_old_rows_hold_null(warehouse: Warehouse
+                                                                     ) -> None:
+    load(warehouse, 1, 1, [frame(["2026-11-01"])])
+    wider = [*FIELDS, FieldSpec("is_active", "boolean", "dimension")]
+
+    load(warehouse, 1, 2, [frame(["2026-11-09"]).assign(is_active=True)],
+         window=("2026-11-08", "2026-11-14"), fields=wider)
+
+    assert warehouse.columns(TABLE)["is_active"] == "boolean"
+    rows = warehouse.read_rows(TABLE, order_by="date")
+    assert rows["is_active"].tolist() == [True, None]
+
+
+def test_a_field_whose_type_no_longer_fits_is_refused_naming_every_clash(warehouse: Warehouse
+                                                                         ) -> None:
+    load(warehouse, 1, 1, [frame(["2026-11-01"])])
+    before = everything(warehouse)
+    changed = [FieldSpec("date", "date", "dimension"),
+               FieldSpec("campaign_id", "integer", "dimension"),
+               FieldSpec("clicks", "string", "metric"),
+               FieldSpec("spend", "number", "metric")]
+
+    with pytest.raises(errors.Conflict) as raised:
+        warehouse.ensure_table(TABLE, changed, "date", "Campaign stats")
+
+    assert str(raised.value) == (
+        "data table 'Campaign stats': column campaign_id holds string values but the field is "
+        "integer; column clicks holds integer values but the field is string; load this "
+        "extract into a new data table instead")
+    assert everything(warehouse) == before
+
+
+# -- replacing a window ----------------------------------------------------------------------
+
+
+def test_replace_window_swaps_only_the_extracts_rows_inside_the_window(warehouse: Warehouse
+                                                                       ) -> None:
+    days = ["2026-10-31", "2026-11-01", "2026-11-07", "2026-11-08"]
+    load(warehouse, 1, 1, [frame(days)], window=("2026-10-31", "2026-11-08"))
+    load(warehouse, 2, 2, [frame(days)], window=("2026-10-31", "2026-11-08"))
+
+    loaded = load(warehouse, 1, 3, [frame(["2026-11-01"], "c2"), frame(["2026-11-03"], "c2")])
+
+    assert loaded == 2
+    assert keys(warehouse) == [
+        (1, 1, "2026-10-31", "c1"), (1, 1, "2026-11-08", "c1"),  # outside the window: kept
+        (1, 3, "2026-11-01", "c2"), (1, 3, "2026-11-03", "c2"),  # inside: replaced
+        *[(2, 2, d, "c1") for d in days],  # another extract's rows: untouched
+    ]
+
+
+def test_the_same_window_loaded_twice_holds_its_rows_once(warehouse: Warehouse) -> None:
+    chunk = frame(["2026-11-01", "2026-11-02"])
+    load(warehouse, 1, 1, [chunk])
+    load(warehouse, 1, 2, [chunk])
+
+    assert keys(warehouse) == [(1, 2, "2026-11-01", "c1"), (1, 2, "2026-11-02", "c1")]
+
+
+def test_a_window_the_source_returns_empty_is_emptied(warehouse: Warehouse) -> None:
+    load(warehouse, 1, 1, [frame(["2026-11-01"])])
+
+    assert load(warehouse, 1, 2, []) == 0
+    assert warehouse.count_rows(TABLE) == 0
+
+
+def test_without_a_date_field_all_of_the_extracts_rows_are_replaced(warehouse: Warehouse
+                                                                    ) -> None:
+    fields = FIELDS[1:]
+    lifetime = pd.DataFrame({"campaign_id": ["c1", "c2", "c3"], "clicks": 1, "spend": 2.0})
+    load(warehouse, 1, 1, [lifetime], window=None, fields=fields)
+    load(warehouse, 2, 2, [lifetime], window=None, fields=fields)
+
+    load(warehouse, 1, 3, [lifetime.head(1)], window=None, fields=fields)
+
+    assert warehouse.count_rows(TABLE, extract_id=1) == 1
+    assert warehouse.count_rows(TABLE, extract_id=2) == 3
+
+
+def _good_then(error: Exception) -> Iterator[pd.DataFrame]:
+    yield frame(["2026-11-02"], "new")
+    raise error
+
+
+@pytest.mark.parametrize("error", [RuntimeError("source broke"), errors.Cancelled("stop")])
+def test_an_error_after_the_first_chunk_leaves_the_table_exactly_as_it_was(
+        warehouse: Warehouse, error: Exception) -> None:
+    load(warehouse, 1, 1, [frame(["2026-11-01", "2026-11-02"])])
+    load(warehouse, 2, 2, [frame(["2026-11-01"])])
+    before = everything(warehouse)
+
+    with pytest.raises(type(error)):
+        warehouse.replace_window(
+            table_name=TABLE, window=Window(1, "date", date(2026, 11, 1), date(2026, 11, 7)),
+            fields=FIELDS, chunks=_good_then(error), system_values=system(1, 3))
+
+    assert everything(warehouse) == before
+
+
+def test_before_chunk_raising_after_the_last_chunk_still_leaves_the_table(warehouse: Warehouse
+                                                                          ) -> None:
+    load(warehouse, 1, 1, [frame(["2026-11-01"])])
+    before = everything(warehouse)
+    calls: list[int] = []
+
+    def cancel_on_second_call() -> None:
+        calls.append(1)
+        if len(calls) == 2:  # the check after the last chunk, before anything is committed
+            raise errors.Cancelled("cancelled by request")
+
+    with pytest.raises(errors.Cancelled):
+        load(warehouse, 1, 2, [frame(["2026-11-03"])], before_chunk=cancel_on_second_call)
+
+    assert everything(warehouse) == before
+
+
+def test_values_of_every_type_are_stored_and_read_back(warehouse: Warehouse) -> None:
+    fields = [FieldSpec("date", "date", "dimension"), FieldSpec("name", "string", "dimension"),
+              FieldSpec("clicks", "integer", "metric"), FieldSpec("spend", "number", "metric"),
+              FieldSpec("is_active", "boolean", "dimension"),
+              FieldSpec("seen_at", "datetime", "dimension")]
+    chunk = pd.DataFrame({
+        "date": ["2026-11-01", date(2026, 11, 2)],
+        "name": pd.Series([123, None], dtype=object),
+        "clicks": [7, None],
+        "spend": [2, 3.25],
+        "is_active": [True, None],
+        "seen_at": [pd.Timestamp("2026-11-01T08:30:00+01:00"), None],
+    })
+
+    load(warehouse, 1, 1, [chunk], fields=fields)
+
+    with warehouse.engine.connect() as conn:
+        stored = [tuple(r) for r in conn.exec_driver_sql(
+            f"SELECT date, name, clicks, spend, is_active, seen_at, account_id, __insert_date "
+            f"FROM {TABLE} ORDER BY date")]
+    assert stored == [
+        ("2026-11-01", "123", 7, 2.0, 1, "2026-11-01 07:30:00.000000", "sa-1",
+         "2026-11-28 10:00:00.000000"),
+        ("2026-11-02", None, None, 3.25, None, None, "sa-1", "2026-11-28 10:00:00.000000"),
+    ]
+    rows = warehouse.read_rows(TABLE, order_by="date")
+    assert rows["date"].tolist() == [date(2026, 11, 2), date(2026, 11, 1)]
+    assert rows["is_active"].tolist() == [None, True]
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def test_counts_earliest_date_and_delete_rows(warehouse: Warehouse) -> None:
+    assert warehouse.count_rows(TABLE) == 0
+    assert warehouse.earliest_date(TABLE, 1, "date") is None
+    load(warehouse, 1, 1, [frame(["2026-11-03", "2026-11-02"])])
+    load(warehouse, 2, 2, [frame(["2026-11-01"])])
+
+    assert warehouse.count_rows(TABLE) == 3
+    assert warehouse.earliest_date(TABLE, 1, "date") == date(2026, 11, 2)
+    assert warehouse.delete_rows(TABLE, 1) == 2
+    assert keys(warehouse) == [(2, 2, "2026-11-01", "c1")]
+
+
+@pytest.mark.parametrize(("title", "name"), [
+    ("Campaign stats", "campaign_stats"),
+    ("  Ünïcode Tàble — 2026!  ", "unicode_table_2026"),
+    ("2026 report", "t_2026_report"),
+    ("!!!", "data"),
+    ("x" * 80, "x" * 50),
+])
+def test_table_names_are_safe_and_derived_from_the_title(title: str, name: str) -> None:
+    assert table_name_for(title) == name
