@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -35,6 +36,9 @@ from core.services.common import (
 from core.warehouse import Window
 
 HEARTBEAT_SECONDS = 5.0
+# Runs on a worker's threads may create or widen one data table at once; SQLite refuses
+# ("database is locked") a schema change racing another, so they take turns in a process.
+_SCHEMA_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -157,8 +161,9 @@ def execute_run(*, db: Database, run_id: int, worker_id: str = "inline",
     retry: Callable[[int], float] | None = None
     detail: str | None = None
     try:
-        db.warehouse.ensure_table(plan.table_name, plan.fields, plan.window.date_field,
-                                  plan.table_title)
+        with _SCHEMA_LOCK:
+            db.warehouse.ensure_table(plan.table_name, plan.fields, plan.window.date_field,
+                                      plan.table_title)
         result = registry.get(plan.datasource).fetch(plan.request)
         chunks = _shaped(plan, result.chunks, result.filters_applied, notes)
 
@@ -186,14 +191,22 @@ def execute_run(*, db: Database, run_id: int, worker_id: str = "inline",
         status, error = "failed", f"{type(exc).__name__}: {exc}"
         detail = traceback.format_exc(limit=8)
     return _record(db, run_id, status=status, error=error, rows=rows, notes=notes,
-                   detail=detail, started=started, finished=clock(), retry=retry)
+                   detail=detail, started=started, finished=clock(), retry=retry,
+                   worker_id=worker_id)
 
 
 def _record(db: Database, run_id: int, *, status: str, error: str | None, rows: int,
             notes: list[str], detail: str | None, started: datetime, finished: datetime,
-            retry: Callable[[int], float] | None = None) -> schemas.RunOut:
+            retry: Callable[[int], float] | None = None, worker_id: str | None = None
+            ) -> schemas.RunOut:
     with db.session() as session:
         run = load(session, Run, run_id, "run")
+        if worker_id is not None and (run.status != "running" or run.worker_id != worker_id):
+            # Recovery or a shutdown took the run from this worker meanwhile: what they
+            # recorded stands (a retry reloads the window; a reload never duplicates rows).
+            run.log = [*run.log, _line(finished, "warning", f"late outcome '{status}' of "
+                                                            f"worker {worker_id} ignored")]
+            return run_out(run, with_log=True)
         run.status = status
         run.finished_at = finished
         run.heartbeat_at = finished

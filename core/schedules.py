@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -89,7 +90,7 @@ def check(raw: Mapping[str, Any], where: str, *, depth_limit_days: int | None,
     if frequency == "cron":
         text = str(raw.get("cron") or "").strip()
         try:
-            CronTrigger.from_crontab(text)
+            crontab_trigger(text, ZoneInfo("UTC"))
             out["cron"] = text
         except ValueError as exc:
             problems.append(Problem(f"{where}.cron", f"bad cron expression {text!r} ({exc}); "
@@ -130,12 +131,131 @@ def lookback_days(lookback: str, *, default_lookback_days: int,
     return int(lookback)
 
 
+class OncePerWallTime(BaseTrigger):
+    """A trigger that never fires twice at one local wall-clock time, nor at or before the
+    time it is asked after.
+
+    APScheduler 3.11's CronTrigger answers both 02:30+02:00 and 02:30+01:00 for a daily
+    02:30 in Europe/Berlin on the fall-back day, which would run a daily schedule twice;
+    like cron, a fixed-time schedule fires only on the first of the repeated times. Hourly
+    schedules pass `repeat_ok` so the repeated hour counts as an hour of its own.
+    """
+
+    def __init__(self, inner: BaseTrigger, timezone: ZoneInfo, *, repeat_ok: bool = False):
+        self.inner = inner
+        self.timezone = timezone
+        self.repeat_ok = repeat_ok
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None,
+                           now: datetime) -> datetime | None:
+        prev, probe = previous_fire_time, now
+        for _ in range(8):
+            fire = self.inner.get_next_fire_time(prev, probe)
+            if fire is None:
+                return None
+            fire_utc = fire.astimezone(UTC)
+            if previous_fire_time is not None:
+                fresh = fire_utc > previous_fire_time.astimezone(UTC)
+            else:
+                fresh = fire_utc >= now.astimezone(UTC)
+            if fresh and (self.repeat_ok or not self._repeated(fire_utc)):
+                return fire_utc.astimezone(self.timezone)
+            # Ask afresh from just after this time: asked with a previous fire time given
+            # in UTC, CronTrigger can answer that same time again.
+            prev, probe = None, fire_utc + timedelta(microseconds=1)
+        return None
+
+    def _repeated(self, fire_utc: datetime) -> bool:
+        """Whether `fire_utc` is the second occurrence of a wall time that also fired."""
+        local = fire_utc.astimezone(self.timezone)
+        if local.fold == 0:
+            return False
+        first = local.replace(fold=0)
+        if first.utcoffset() == local.utcoffset():
+            return False
+        first_utc = first.astimezone(UTC)
+        again = self.inner.get_next_fire_time(None, first_utc)
+        return again is not None and again.astimezone(UTC) == first_utc
+
+    def __str__(self) -> str:
+        return f"once-per-wall-time[{self.inner}]"
+
+
+_CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def _cron_day(token: str) -> int:
+    token = token.strip().lower()
+    if token[:3] in _CRON_DAYS:
+        return _CRON_DAYS.index(token[:3])
+    number = int(token)
+    if not 0 <= number <= 7:
+        raise ValueError(f"day of week {number} is not 0-7")
+    return number % 7
+
+
+def _cron_weekdays(field: str) -> str:
+    """A crontab day-of-week field (0 or 7 = Sunday) as APScheduler day names.
+
+    APScheduler 3's `from_crontab` reads the numbers as 0 = Monday, so "1-5" would mean
+    Tuesday to Saturday; spelling the days out keeps the crontab meaning.
+    """
+    days: set[int] = set()
+    for part in field.split(","):
+        span, _, step_text = part.partition("/")
+        step = int(step_text) if step_text else 1
+        if span == "*":
+            first, last = 0, 6
+        elif "-" in span:
+            low, high = span.split("-", 1)
+            first, last = _cron_day(low), _cron_day(high)
+            if last == 0 and high.strip() not in ("0",):  # "5-7" ends on Sunday
+                last = 7
+        else:
+            first = last = _cron_day(span)
+            if step_text:
+                last = 6
+        if first > last:
+            raise ValueError(f"day-of-week range {span!r} runs backwards")
+        days.update(day % 7 for day in range(first, last + 1, step))
+    if days == set(range(7)):
+        return "*"
+    return ",".join(_CRON_DAYS[day] for day in sorted(days))
+
+
+def crontab_trigger(expression: str, tz: ZoneInfo) -> CronTrigger:
+    """A CronTrigger that reads a five-field crontab expression as cron does."""
+    values = expression.split()
+    if len(values) != 5:
+        raise ValueError(f"wrong number of fields; got {len(values)}, expected 5")
+    return CronTrigger(minute=values[0], hour=values[1], day=values[2], month=values[3],
+                       day_of_week=_cron_weekdays(values[4]), timezone=tz)
+
+
+_TRIGGER_KEYS = ("frequency", "every_hours", "minute", "hour", "weekday", "day_of_month", "cron",
+                 "timezone")
+
+
 def trigger_for(schedule: Mapping[str, Any]) -> BaseTrigger:
-    """The APScheduler trigger of a normalised schedule."""
+    """The APScheduler trigger of a normalised schedule (DST-safe: see OncePerWallTime).
+
+    Triggers hold no state, so equal schedules share one (most use a few common times, and
+    building a CronTrigger is the costly part of syncing thousands of schedules)."""
+    return _trigger(tuple(schedule[key] for key in _TRIGGER_KEYS))
+
+
+@lru_cache(maxsize=4096)
+def _trigger(key: tuple[Any, ...]) -> BaseTrigger:
+    schedule = dict(zip(_TRIGGER_KEYS, key, strict=True))
     tz = ZoneInfo(schedule["timezone"])
+    return OncePerWallTime(_cron_trigger(schedule, tz), tz,
+                           repeat_ok=schedule["frequency"] == "hourly")
+
+
+def _cron_trigger(schedule: Mapping[str, Any], tz: ZoneInfo) -> BaseTrigger:
     frequency = schedule["frequency"]
     if frequency == "cron":
-        return CronTrigger.from_crontab(schedule["cron"], timezone=tz)
+        return crontab_trigger(schedule["cron"], tz)
     minute = schedule["minute"]
     if frequency == "hourly":
         return CronTrigger(hour=f"*/{schedule['every_hours']}", minute=minute, timezone=tz)
@@ -156,15 +276,20 @@ def trigger_for(schedule: Mapping[str, Any]) -> BaseTrigger:
 
 def next_fire(schedule: Mapping[str, Any], after: datetime) -> datetime | None:
     """The first fire time strictly after `after` (aware), in UTC."""
-    trigger = trigger_for(schedule)
-    probe = after
-    for _ in range(4):
-        fire = trigger.get_next_fire_time(None, probe)
-        if fire is None:
-            return None
-        if fire > after:
-            return fire.astimezone(ZoneInfo("UTC"))
-        # APScheduler 3 can answer a time at or before `after` around a DST fall-back;
-        # step past the repeated hour.
-        probe = probe + timedelta(minutes=30)
-    return None
+    return next_fire_of(trigger_for(schedule), after)
+
+
+def next_fire_of(trigger: BaseTrigger, after: datetime) -> datetime | None:
+    """The first fire time of `trigger` strictly after `after` (aware), in UTC."""
+    fire = trigger.get_next_fire_time(None, after + timedelta(microseconds=1))
+    return None if fire is None else fire.astimezone(UTC)
+
+
+def last_fire(trigger: BaseTrigger, after: datetime, until: datetime) -> datetime | None:
+    """The latest fire time of `trigger` in (after, until], in UTC; None if there is none."""
+    latest = None
+    fire = next_fire_of(trigger, after)
+    while fire is not None and fire <= until:
+        latest = fire
+        fire = next_fire_of(trigger, fire)
+    return latest
