@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from core import errors
 from core.connectors.base import Connector
+from core.connectors.files import Files
+from core.connectors.http_json import HttpJson
 from core.connectors.sample_ads import SampleAds
+from core.connectors.sql import SqlDatabase
 
 _CONNECTORS: dict[str, Connector] = {}
 
@@ -30,3 +33,6 @@ def names() -> list[str]:
 
 
 register(SampleAds())
+register(SqlDatabase())
+register(Files())
+register(HttpJson())

@@ -67,6 +67,10 @@ def create_connection(*, session: Session, data: schemas.ConnectionCreate | dict
         problems.append(errors.Problem("max_concurrent_runs", "must be 1 or more"))
     config, config_problems = validate_options(connector.config_schema, body.config, "config")
     problems += config_problems
+    validate_config = getattr(connector, "validate_config", None)
+    if validate_config is not None and not config_problems:
+        # Checks a flat schema cannot express (a URL's shape, settings that go together).
+        problems += validate_config(config)
     if problems:
         raise errors.Invalid(problems)
     secret_keys = secret_names(connector.config_schema)
@@ -158,8 +162,15 @@ def sync_templates(*, session: Session, connection_id: int) -> None:
     """Store the templates a connection offers (shared ones once per datasource)."""
     connection = load(session, Connection, connection_id, "connection")
     connector = registry.get(connection.datasource)
-    for spec in connector.templates(connection_info(session, connection)):
-        _store_template(session, connection.datasource, None, spec)
+    # Tables of a database, files of a folder: such templates belong to their connection.
+    owner = connection.id if getattr(connector, "templates_per_connection", False) else None
+    try:
+        specs = connector.templates(connection_info(session, connection))
+    except (SourceError, TransientError) as exc:
+        raise errors.Conflict(f"could not list the templates of {connection.title!r}: {exc}"
+                              ) from None
+    for spec in specs:
+        _store_template(session, connection.datasource, owner, spec)
     session.flush()
 
 
