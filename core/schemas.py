@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from core.errors import Invalid, Problem
 
 T = TypeVar("T")
+
+# Ids are 32-bit integers on every database; a larger number can name nothing.
+DbId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
 class FilterIn(BaseModel):
@@ -55,9 +58,9 @@ class ExtractCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     data_table_title: str
-    template_id: int
+    template_id: DbId
     template_settings: TemplateSettingsIn
-    accounts: list[int]
+    accounts: list[DbId]
     title: str | None = None
     schedules: list[ScheduleIn] | None = None
     sync_historical_data: date | None = None

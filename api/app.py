@@ -1,0 +1,125 @@
+"""The REST API: `uvicorn api.app:app` serves it at /api/v3/..., with docs at /api/docs.
+
+`create_app(db)` builds the whole app around a given Database (tests, benchmarks);
+`create_api(backend)` builds just the /api part, for mounting next to the dashboard.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Any
+
+from fastapi import Depends, FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.routing import APIRoute
+
+from api import auth, catalog, errors, extracts
+from api.deps import Backend, require_key
+from core.config import get_settings
+from core.db import Database, open_database
+from core.services.common import utcnow
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Create, change, run and watch data extracts. Paths, field names and behaviour follow
+Improvado's Embedded API v3.
+
+Every endpoint but `POST /api/v3/token` needs `Authorization: Bearer ...`: a token from
+`POST /api/v3/token` (HTTP Basic with an API key id and secret; valid 30 minutes) or the key's
+secret itself. Create keys with `python -m core.apikeys create NAME`.
+
+Errors answer `{"details": "..."}`: 400 or 422 for bad input (each problem names its field),
+401 without valid credentials, 404 for unknown ids, 409 for conflicts.
+"""
+
+
+def create_api(backend: Backend) -> FastAPI:
+    """The API's routes at /v3/..., /v3.1/... and its docs at /docs: mount it at /api."""
+    api = FastAPI(title="Extracts API", version="3", description=DESCRIPTION,
+                  docs_url="/docs", redoc_url=None, openapi_url="/openapi.json",
+                  responses=errors.ERROR_RESPONSES)
+    api.state.backend = backend
+    errors.install(api)
+    api.include_router(auth.router)
+    authenticated = [Depends(require_key)]
+    api.include_router(extracts.router, dependencies=authenticated)
+    api.include_router(catalog.router, dependencies=authenticated)
+    _answer_both_slash_forms(api)
+    return api
+
+
+def _answer_both_slash_forms(api: FastAPI) -> None:
+    """Answer /v3/extracts/ like /v3/extracts (and /v3.1/extracts like /v3.1/extracts/).
+
+    Improvado writes some paths with a trailing slash and some without, and scripts mix them;
+    a redirect would do for GET, but most HTTP clients do not follow one for a POST.
+    """
+    for route in list(api.routes):
+        if not isinstance(route, APIRoute):
+            continue
+        twin = route.path[:-1] if route.path.endswith("/") else route.path + "/"
+        api.add_api_route(
+            twin, route.endpoint, methods=sorted(route.methods or ()),
+            response_model=route.response_model, status_code=route.status_code,
+            dependencies=route.dependencies, response_class=route.response_class,
+            responses=route.responses, name=f"{route.name}_other_slash",
+            include_in_schema=False)
+
+
+def _start_embedded_worker(db: Database) -> Callable[[], Any] | None:
+    """Start core.worker's embedded worker (once per process); return how to stop it."""
+    try:
+        from core import worker
+    except ImportError:  # a checkout without the worker: serve the API alone
+        log.warning("core.worker is missing; runs stay queued until a worker runs")
+        return None
+    if worker.start_embedded(db) is None:
+        return None
+    return worker.stop_embedded
+
+
+@contextlib.asynccontextmanager
+async def serve(backend: Backend) -> AsyncIterator[None]:
+    """Open the database (unless the backend has one) and the embedded worker, then close."""
+    if backend.db is not None:
+        yield
+        return
+    db = backend.db = open_database(get_settings())
+    stop_worker = _start_embedded_worker(db) if db.settings.embedded_worker else None
+    try:
+        yield
+    finally:
+        if stop_worker is not None:
+            stop_worker()
+        backend.db = None
+        db.dispose()
+
+
+def create_app(db: Database | None = None, *,
+               clock: Callable[[], datetime] = utcnow) -> FastAPI:
+    """The whole app: the API mounted at /api. Without `db`, the lifespan opens the
+    configured database (and starts the embedded worker if enabled)."""
+    backend = Backend(db=db, clock=clock)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with serve(backend):
+            yield
+
+    app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.backend = backend
+    errors.install(app)
+    app.mount("/api", create_api(backend))
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/api/docs")
+
+    return app
+
+
+app = create_app()
