@@ -187,6 +187,12 @@ class Run(Base):
         Index("ix_runs_queue", "status", "priority", "id"),
         Index("ix_runs_extract_status", "extract_id", "status"),
         Index("ix_runs_queued_at", "queued_at"),
+        # Covering indexes of the history aggregations (core/services/history.py).
+        Index("ix_runs_history", "queued_at", "status", "extract_id", "trigger", "rows",
+              "duration_seconds", "date_from", "date_to"),
+        Index("ix_runs_extract_finished", "extract_id", "status", "finished_at", "queued_at",
+              "rows", "date_from", "date_to"),
+        Index("ix_runs_extract_date_to", "extract_id", "status", "date_to"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -219,3 +225,54 @@ class AppState(Base):
 
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[str] = mapped_column(Text, default="")
+
+
+class ApiKey(Base):
+    """A credential for the REST API; only a hash of its secret is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class ApiToken(Base):
+    """A short-lived bearer token minted from an API key; only its hash is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    api_key_id: Mapped[int] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+    api_key: Mapped[ApiKey] = relationship()
+
+
+class Lease(Base):
+    """Who may do a once-per-deployment job (firing schedules), and until when."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime]
+
+
+class ScheduleFire(Base):
+    """The fire time a schedule last served, so that each fire time queues one run at most."""
+
+    __tablename__ = "schedule_fires"
+
+    schedule_id: Mapped[int] = mapped_column(
+        ForeignKey("schedules.id", ondelete="CASCADE"), primary_key=True
+    )
+    fired_at: Mapped[datetime]

@@ -1,0 +1,45 @@
+"""The Data tables page's parts: one card per table, with a preview and a CSV download."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import schemas, service
+from core.services import dashboard_queries
+from dashboard import state
+
+PREVIEW_ROWS = 100
+
+
+def card(table: schemas.DataTableOut) -> None:
+    """A data table: its template, rows, extracts, columns, a preview and a CSV download."""
+    with st.container(border=True, key=f"data_tables_card_{table.id}"):
+        st.subheader(table.title)
+        st.caption(f"{table.template_title} · {table.row_count:,} rows · warehouse table "
+                   f"`{table.table_name}`")
+        with st.container(horizontal=True):
+            for extract_id in table.extract_ids:
+                st.page_link("pages/extract.py", label=f"Extract {extract_id}",
+                             icon=":material/description:",
+                             query_params={"id": str(extract_id)})
+            if not table.extract_ids:
+                st.caption("No extract writes to it any more.")
+        if table.columns:
+            st.caption("Columns: " + ", ".join(f"{name} ({kind})"
+                                                for name, kind in table.columns.items()))
+        show = st.toggle("Preview", key=f"data_tables_preview_{table.id}")
+        if show:
+            rows = state.call(service.preview_rows, data_table_id=table.id,
+                              limit=PREVIEW_ROWS)
+            if rows is not None:
+                st.dataframe(rows, hide_index=True, alt=f"Latest rows of {table.title}")
+        database = state.get_database()
+
+        def csv() -> str:
+            with database.session() as s:
+                return dashboard_queries.data_table_csv(session=s, data_table_id=table.id)
+
+        st.download_button("Download CSV", csv, file_name=f"{table.table_name}.csv",
+                           mime="text/csv", icon=":material/download:",
+                           key=f"data_tables_csv_{table.id}", on_click="ignore",
+                           disabled=table.row_count == 0)

@@ -1,0 +1,148 @@
+"""The parts of the Extract page: which extract, its header, the Run panel, pause and delete."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import streamlit as st
+
+from core import schemas, service
+from core.services import dashboard_queries
+from dashboard import display, readers, state, widgets
+from dashboard.windows import PRESETS, preset_window
+
+NOTICE = "extract_notice"
+
+
+def current_id() -> int | None:
+    """The extract the page shows: `?id=N`, else the one last opened in this session."""
+    raw = st.query_params.get("id")
+    if raw and raw.isdigit():
+        st.session_state["extract_id"] = int(raw)
+    extract_id = st.session_state.get("extract_id")
+    if extract_id is not None:
+        st.query_params["id"] = str(extract_id)
+    return extract_id if isinstance(extract_id, int) else None
+
+
+def notice() -> None:
+    """What the last action on this page did (shown once)."""
+    if NOTICE in st.session_state:
+        st.success(st.session_state.pop(NOTICE), icon=":material/check:")
+
+
+def header(extract: schemas.ExtractOut, timezone: str) -> None:
+    """Title, status, last sync, next run and any error, in plain sight."""
+    st.title(extract.title)
+    st.badge(extract.status, icon=display.STATUS_ICONS.get(extract.status),
+             color=display.status_colour(extract.status))  # type: ignore[arg-type]
+    with st.container(horizontal=True):
+        st.metric("Last sync", display.relative_time(extract.last_sync), border=True,
+                  help=display.local_time(extract.last_sync, timezone))
+        next_run = (display.relative_time(extract.next_run_at) if extract.next_run_at
+                    else "paused" if extract.status == "paused" else "—")
+        st.metric("Next run", next_run, border=True,
+                  help=display.local_time(extract.next_run_at, timezone))
+        st.metric("Account", extract.account_name, border=True)
+        st.metric("Data table", extract.data_table_title, border=True)
+    st.caption(f"{extract.template_title} · fields: {', '.join(extract.fields)}")
+    if extract.error_text:
+        st.error(extract.error_text, icon=":material/error:")
+
+
+def _set_window(extract_id: int, window: tuple[date, date]) -> None:
+    st.session_state[f"extract_{extract_id}_date_from"] = window[0]
+    st.session_state[f"extract_{extract_id}_date_to"] = window[1]
+
+
+def run_panel(extract: schemas.ExtractOut) -> None:
+    """date_from / date_to (the lookback window by default), presets and the Run button."""
+    window = state.call(dashboard_queries.run_window, extract_id=extract.id)
+    slots = widgets.ProblemSlots("extract")
+    dates: dict[str, date | None] = {"date_from": None, "date_to": None}
+    if window is None:
+        st.caption("This template has no date field: a run loads everything.")
+    else:
+        today = window[1]
+        if f"extract_{extract.id}_date_from" not in st.session_state:
+            _set_window(extract.id, window)
+        with st.container(horizontal=True):
+            st.button("Lookback window", key="extract_preset_lookback",
+                      on_click=_set_window, args=(extract.id, window))
+            for name, label in PRESETS.items():
+                st.button(label, key=f"extract_preset_{name}", on_click=_set_window,
+                          args=(extract.id, preset_window(name, today)))
+        for column, name in zip(st.columns(2), dates, strict=True):
+            with column:
+                value = st.date_input(name, key=f"extract_{extract.id}_{name}")
+                dates[name] = value if isinstance(value, date) else None
+                slots.here(name)
+    if st.button("Run", type="primary", icon=":material/rocket_launch:", key="extract_run"):
+        runs, error = state.attempt(service.run_extract, extract_id=extract.id, **dates)
+        if error is not None:
+            slots.show(error)
+        else:
+            st.session_state[NOTICE] = f"Queued {len(runs or [])} run(s)."
+            st.rerun()
+
+
+def pause_resume(extract: schemas.ExtractOut) -> None:
+    """Pause stops the schedules (manual runs still work); Resume starts them again."""
+    # A paused extract that is running by hand reads "syncing"; its schedules say the truth.
+    paused = extract.status == "paused" or (bool(extract.schedules)
+                                            and extract.next_run_at is None)
+    label, icon, fn, done = (
+        ("Resume", "play_arrow", service.unpause_extract, "Resumed: its schedules fire again.")
+        if paused else
+        ("Pause", "pause", service.pause_extract,
+         "Paused: its schedules will not fire until resumed."))
+    clicked = st.button(label, icon=f":material/{icon}:", key=f"extract_{label.lower()}")
+    if clicked and state.call(fn, extract_id=extract.id) is not None:
+        st.session_state[NOTICE] = done
+        st.rerun()
+
+
+def edit(extract: schemas.ExtractOut) -> None:
+    """Open the form, pre-filled."""
+    if st.button("Edit", icon=":material/edit:", key="extract_edit"):
+        st.switch_page("pages/edit_extract.py", query_params={"id": str(extract.id)})
+
+
+def delete(extract: schemas.ExtractOut) -> None:
+    """Delete, after a confirmation; the data table's rows stay unless the box is ticked."""
+    confirming = f"extract_{extract.id}_confirm_delete"
+    if not st.session_state.get(confirming):
+        if st.button("Delete…", icon=":material/delete:", key="extract_delete"):
+            st.session_state[confirming] = True
+            st.rerun()
+        return
+    with st.container(border=True):
+        st.warning(f"Delete {extract.title!r} with its schedules and runs?",
+                   icon=":material/warning:")
+        rows = st.checkbox(f"Also delete its rows from data table {extract.data_table_title!r}",
+                           key=f"extract_{extract.id}_delete_rows")
+        with st.container(horizontal=True):
+            if st.button("Delete for good", type="primary", key="extract_delete_confirm"):
+                deleted = state.call(service.delete_extract, extract_id=extract.id,
+                                     delete_rows=rows)
+                if deleted is not None:
+                    st.session_state.pop("extract_id", None)
+                    st.session_state["extracts_notice"] = (
+                        f"Deleted {extract.title!r}" + (f" and {deleted} rows." if rows
+                                                       else "; its rows were kept."), [])
+                    readers.forget()
+                    st.switch_page("pages/extracts.py")
+            if st.button("Keep it", key="extract_delete_cancel"):
+                st.session_state[confirming] = False
+                st.rerun()
+
+
+def preview(extract_id: int) -> None:
+    """The latest rows this extract wrote."""
+    rows = state.call(service.preview_rows, extract_id=extract_id, limit=50)
+    if rows is None:
+        return
+    if rows.empty:
+        st.caption("No rows yet: run the extract.")
+    else:
+        st.dataframe(rows, hide_index=True, alt="Latest rows of this extract")

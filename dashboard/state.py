@@ -1,0 +1,94 @@
+"""Shared resources and sidebar state: the database, sessions, the user's timezone, the worker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+from zoneinfo import available_timezones
+
+import streamlit as st
+from sqlalchemy.orm import Session
+
+from core import errors, worker
+from core.config import get_settings
+from core.db import Database, open_database
+from core.services import dashboard_queries
+
+T = TypeVar("T")
+TIMEZONE_KEY = "app_timezone"
+# IANA region names (Europe/Berlin), not aliases such as "localtime" or "Etc/GMT+3".
+TIMEZONES = ("UTC", *sorted(z for z in available_timezones()
+                            if "/" in z and not z.startswith(("Etc/", "SystemV/"))))
+
+
+# No ttl: the database is a pool of connections for the life of the process, not data that
+# goes stale. Tests clear st.cache_resource to point the app at a fresh directory.
+@st.cache_resource(show_spinner="Opening the database…")
+def get_database() -> Database:
+    """The deployment's database, opened (and migrated) once per process."""
+    return open_database(get_settings())
+
+
+@contextmanager
+def session() -> Iterator[Session]:
+    """A session that commits on success and rolls back on error."""
+    with get_database().session() as s:
+        yield s
+
+
+def attempt(fn: Callable[..., T], **kwargs: Any) -> tuple[T | None, errors.ExtractsError | None]:
+    """Call one service function in its own session; return its result or the domain error."""
+    try:
+        with session() as s:
+            return fn(session=s, **kwargs), None
+    except errors.ExtractsError as exc:
+        return None, exc
+
+
+def call(fn: Callable[..., T], **kwargs: Any) -> T | None:
+    """Call one service function in its own session; show a domain error instead of raising."""
+    result, error = attempt(fn, **kwargs)
+    if error is not None:
+        st.error(str(error), icon=":material/error:")
+    return result
+
+
+@st.cache_resource(show_spinner=False)
+def _embedded_worker() -> worker.Worker | None:
+    return worker.start_embedded(get_database())
+
+
+def start_worker() -> bool:
+    """Start the embedded worker once per process (if the settings ask for it); is it on?"""
+    if not get_database().settings.embedded_worker:
+        return False
+    return _embedded_worker() is not None
+
+
+def timezone() -> str:
+    """The timezone the user picked in the sidebar (the browser's, or UTC, until then)."""
+    return str(st.session_state.get(TIMEZONE_KEY) or _browser_timezone())
+
+
+def _browser_timezone() -> str:
+    name = st.context.timezone
+    return name if name in TIMEZONES else "UTC"
+
+
+def sidebar() -> None:
+    """The timezone picker and the worker's state, shown on every page."""
+    with st.sidebar:
+        default = _browser_timezone()
+        st.selectbox("Timezone for dates", TIMEZONES, index=TIMEZONES.index(default),
+                     key=TIMEZONE_KEY, help="Every date and time in the dashboard is shown "
+                     "in this timezone. Schedules keep their own timezone.")
+        firer, _ = attempt(dashboard_queries.schedule_firer)
+        if start_worker() or firer:
+            st.badge("Worker running", icon=":material/play_circle:", color="green")
+            if firer:
+                st.caption(f"Schedules are fired by {firer}.")
+        else:
+            st.badge("Worker not running", icon=":material/pause_circle:", color="red")
+            st.caption("Schedules will not fire and queued runs wait. Start it with "
+                       "`python -m core.worker`, or set EXTRACTS_EMBEDDED_WORKER=true.")

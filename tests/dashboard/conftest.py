@@ -1,0 +1,50 @@
+"""AppTest fixtures: the app opens its own database in the test's var dir, worker off."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from core.db import Database
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "streamlit_app.py")
+
+
+@pytest.fixture
+def app_db(db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+    """The test's Database (demo connection seeded); the app is pointed at the same files."""
+    monkeypatch.setenv("EXTRACTS_VAR_DIR", str(db.settings.var_dir))
+    monkeypatch.setenv("EXTRACTS_SECRET_KEY", "test-secret")
+    monkeypatch.setenv("EXTRACTS_EMBEDDED_WORKER", "false")
+    for name in ("DATABASE_URL", "WAREHOUSE_URL", "SEED_DEMO", "SCHEDULES_LIMIT"):
+        monkeypatch.delenv(f"EXTRACTS_{name}", raising=False)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield db
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def open_page(page: str, **session_state: object) -> AppTest:
+    """Run the app, then switch to `page` (a path like 'pages/extract.py')."""
+    at = AppTest.from_file(APP, default_timeout=30)
+    for key, value in session_state.items():
+        at.session_state[key] = value
+    at.run()
+    if page != "pages/extracts.py":
+        at.switch_page(page).run()
+    return at
+
+
+def texts(at: AppTest) -> str:
+    """Every markdown, caption, alert and title on the page, one per line (for assertions)."""
+    parts = []
+    for kind in ("markdown", "caption", "error", "warning", "info", "success", "title",
+                 "subheader", "header"):
+        parts += [str(e.value) for e in at.get(kind)]
+    return "\n".join(parts)

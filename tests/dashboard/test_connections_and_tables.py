@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from core import runner, service
+from core.db import Database
+from core.services import dashboard_queries
+from dashboard.widgets import slot_key
+from tests.conftest import make_extract
+from tests.dashboard.conftest import open_page, texts
+
+
+def test_connections_list_the_demo_with_its_accounts_and_test_it(app_db: Database) -> None:
+    at = open_page("pages/connections.py")
+    assert not at.exception
+    card = at.get_by_key("connections_card_1")
+    assert card.subheader[0].value == "Sample Ads"
+    assert list(card.dataframe[0].value["account"]) == ["Acme Retail", "Globex Travel",
+                                                        "Initech Software"]
+
+    at.button(key="connections_test_1").click().run()
+    assert "Sample Ads is reachable: 3 demo accounts" in texts(at)
+    at.button(key="connections_refresh_1").click().run()
+    assert not at.exception
+
+
+def test_a_connection_is_added_from_its_config_form(app_db: Database) -> None:
+    at = open_page("pages/connections.py")
+    at.selectbox(key="connections_datasource").select("sample_ads").run()
+    at.text_input(key="connections_title").set_value("Big demo")
+    at.number_input(key="connections_config_sample_ads_rows_per_day").set_value(500)
+    at.button(key="FormSubmitter:connections_add_sample_ads-Add connection").click().run()
+
+    assert not at.exception
+    assert "Added 'Big demo' with 3 account(s)." in texts(at)
+    with app_db.session() as s:
+        [_, added] = service.list_connections(session=s)
+    assert (added.title, added.config["rows_per_day"]) == ("Big demo", 500)
+
+
+def test_an_empty_connection_title_is_shown_under_it(app_db: Database) -> None:
+    at = open_page("pages/connections.py")
+    at.selectbox(key="connections_datasource").select("sample_ads").run()
+    at.button(key="FormSubmitter:connections_add_sample_ads-Add connection").click().run()
+
+    errors = [e.value for e in at.get_by_key(slot_key("connections", "title")).error]
+    assert errors == ["must not be empty; name the connection"]
+    with app_db.session() as s:
+        assert len(service.list_connections(session=s)) == 1
+
+
+def test_data_tables_empty_then_with_rows_preview_and_csv(app_db: Database) -> None:
+    at = open_page("pages/data_tables.py")
+    assert not at.exception
+    assert "No data tables yet" in texts(at)
+
+    with app_db.session() as s:
+        extract = make_extract(s)
+        [run] = service.run_extract(session=s, extract_id=extract.id)
+    runner.execute_run(db=app_db, run_id=run.id)
+    at.run()
+
+    card = at.get_by_key(f"data_tables_card_{extract.data_table_id}")
+    assert card.subheader[0].value == "Campaign stats"
+    assert "140 rows" in card.caption[0].value
+    at.toggle(key=f"data_tables_preview_{extract.data_table_id}").set_value(True).run()
+    assert len(at.get_by_key(f"data_tables_card_{extract.data_table_id}").dataframe[0].value
+               ) == 100
+    with app_db.session() as s:
+        csv = dashboard_queries.data_table_csv(session=s, data_table_id=extract.data_table_id,
+                                               chunk_rows=30)
+    lines = csv.splitlines()
+    assert len(lines) == 141 and lines[0].startswith("account_id,account_name")
+
+
+def test_every_datasource_has_a_config_form_and_the_new_extract_page_guides(
+        app_db: Database) -> None:
+    at = open_page("pages/connections.py")
+    for datasource in service.list_datasources():
+        at.selectbox(key="connections_datasource").select(datasource.name).run()
+        assert not at.exception, datasource.name
+
+    at.switch_page("pages/new_extract.py").run()
+    for datasource in service.list_datasources():
+        at.selectbox(key="new_datasource").select(datasource.name).run()
+        assert not at.exception, datasource.name
+        if datasource.name != "sample_ads":
+            assert f"No {datasource.title} connection yet: add one first." in texts(at)

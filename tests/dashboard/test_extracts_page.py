@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import pytest
+
+from core import runner, service
+from core.db import Database
+from dashboard import extracts_table
+from tests.conftest import make_extract
+from tests.dashboard.conftest import open_page, texts
+
+
+def test_an_empty_database_says_to_create_an_extract(app_db: Database) -> None:
+    at = open_page("pages/extracts.py")
+
+    assert not at.exception
+    assert "No extracts yet: create one" in texts(at)
+    assert at.page_link[0].value == "Create an extract"
+
+
+def test_the_table_lists_extracts_and_filters_by_status(app_db: Database) -> None:
+    with app_db.session() as s:
+        first = make_extract(s)
+        make_extract(s, accounts=[2], data_table_title="Other")
+        service.pause_extract(session=s, extract_id=first.id)
+
+    at = open_page("pages/extracts.py")
+    table = at.dataframe[0].value
+    assert not at.exception
+    assert list(table["title"]) == ["Acme Retail · Campaign performance (daily)",
+                                    "Globex Travel · Campaign performance (daily)"]
+    assert list(table["status"]) == ["⚪ paused", "🟢 active"]
+    assert list(table["last_sync"]) == ["never", "never"]
+
+    at.selectbox(key="extracts_status").select("active").run()
+    assert list(at.dataframe[0].value["account"]) == ["Globex Travel"]
+
+    at.text_input(key="extracts_search").set_value("nothing like this").run()
+    assert "No extracts match these filters." in texts(at)
+
+
+def test_selected_extracts_are_paused_then_run(app_db: Database) -> None:
+    with app_db.session() as s:
+        ids = [e.id for e in service.create_extracts(session=s, data={
+            "data_table_title": "Campaign stats", "template_id": 1, "accounts": [1, 2],
+            "template_settings": {"fields": ["date", "campaign_id", "clicks"]}})]
+    at = open_page("pages/extracts.py")
+    at.session_state["extracts_table_0"] = {"selection": {"rows": [0, 1], "columns": []}}
+    at.run()
+
+    at.button(key="extracts_pause").click().run()
+    assert not at.exception
+    assert "Paused 2 extract(s)." in texts(at)
+    assert list(at.dataframe[0].value["status"]) == ["⚪ paused", "⚪ paused"]
+
+    at.session_state["extracts_table_1"] = {"selection": {"rows": [1], "columns": []}}
+    at.run()
+    at.button(key="extracts_run").click().run()
+    with app_db.session() as s:
+        runs = service.list_runs(session=s)
+    assert [(r.extract_id, r.trigger, r.status) for r in runs] == [(ids[1], "manual", "queued")]
+    assert list(at.dataframe[0].value["status"]) == ["⚪ paused", "🔵 syncing"]
+
+
+def test_the_table_shows_the_rows_of_the_last_run(app_db: Database) -> None:
+    with app_db.session() as s:
+        extract = make_extract(s)
+        make_extract(s, accounts=[2])
+        [run] = service.run_extract(session=s, extract_id=extract.id)
+    runner.execute_run(db=app_db, run_id=run.id)
+
+    at = open_page("pages/extracts.py")
+
+    table = at.dataframe[0].value
+    assert list(table["last_rows"].fillna(-1)) == [140, -1]
+    assert list(table["last_sync"]) == ["just now", "never"]
+
+
+def test_many_extracts_are_paged(app_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(extracts_table, "PAGE_SIZE", 2)
+    with app_db.session() as s:
+        service.create_extracts(session=s, data={
+            "data_table_title": "Campaign stats", "template_id": 1, "accounts": [1, 2, 3],
+            "template_settings": {"fields": ["date", "campaign_id", "clicks"]}})
+    at = open_page("pages/extracts.py")
+    assert list(at.dataframe[0].value["account"]) == ["Acme Retail", "Globex Travel"]
+
+    at.number_input(key="extracts_page").set_value(2).run()
+
+    assert list(at.dataframe[0].value["account"]) == ["Initech Software"]
