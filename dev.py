@@ -48,9 +48,10 @@ def ensure_environment(requirements: str) -> None:
 
 
 def run(args: list[str]) -> int:
-    """Start the dashboard with the embedded defaults (SQLite under ./var/, demo source)."""
+    """Serve the dashboard at / and the REST API at /api with the embedded defaults
+    (SQLite under ./var/, the demo source, the worker in-process)."""
     ensure_environment("requirements.txt")
-    command = [str(PYTHON), "-m", "streamlit", "run", "streamlit_app.py",
+    command = [str(PYTHON), "-m", "streamlit", "run", "serve.py",
                "--server.headless=true", "--browser.gatherUsageStats=false", *args]
     return subprocess.call(command, cwd=ROOT)
 

@@ -16,9 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+# Reruns and page switches take a second or two on a busy CI machine: Playwright's 5 s default
+# for expect() is too tight.
+expect.set_options(timeout=15_000)
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--disable-quic",
                   "--no-first-run"]
@@ -49,7 +53,7 @@ def app_server(tmp_path: Path) -> Iterator[str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
          f"--server.port={port}", "--server.address=127.0.0.1", "--server.headless=true",
-         "--browser.gatherUsageStats=false"],
+         "--browser.gatherUsageStats=false", "--client.toolbarMode=minimal"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -83,7 +87,8 @@ def page(request: pytest.FixtureRequest, app_server: str) -> Iterator[object]:
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context = browser.new_context(viewport={"width": 1400, "height": 1000},
+                                      timezone_id="UTC", locale="en-US")
         pg = context.new_page()
         pg.set_default_timeout(30_000)
         yield pg
