@@ -54,8 +54,10 @@ STALE_AFTER = timedelta(seconds=60)  # a running run without a heartbeat for thi
 HEARTBEAT_EVERY = timedelta(seconds=10)
 RECOVER_EVERY = timedelta(seconds=15)
 SCHEDULER_LEASE = "scheduler"
-LEASE_TTL = timedelta(seconds=30)
-LEASE_RENEW_EVERY = timedelta(seconds=10)
+# Takeover within 30 s of a holder's death: the lease lapses after 25 s, and the others ask
+# every 2 s.
+LEASE_TTL = timedelta(seconds=25)
+LEASE_RENEW_EVERY = timedelta(seconds=8)
 LEASE_POLL_EVERY = timedelta(seconds=2)  # how often a process without the lease asks for it
 SYNC_EVERY = timedelta(seconds=2)  # schedule changes reach APScheduler within this (+ a tick)
 MISFIRE_GRACE = timedelta(hours=1)  # a fire missed by less than this still happens, once

@@ -397,11 +397,16 @@ def test_one_holder_of_the_lease_at_a_time_and_takeover_after_expiry(db: Databas
     assert worker.acquire_lease(db, "scheduler", "a", T0)
     assert not worker.acquire_lease(db, "scheduler", "b", T0 + timedelta(seconds=10))
     assert worker.acquire_lease(db, "scheduler", "a", T0 + timedelta(seconds=10))  # renewed
-    assert not worker.acquire_lease(db, "scheduler", "b", T0 + timedelta(seconds=39))
-    assert worker.acquire_lease(db, "scheduler", "b", T0 + timedelta(seconds=40))  # expired
-    assert not worker.acquire_lease(db, "scheduler", "a", T0 + timedelta(seconds=41))
+    assert not worker.acquire_lease(db, "scheduler", "b", T0 + timedelta(seconds=34))
+    assert worker.acquire_lease(db, "scheduler", "b", T0 + timedelta(seconds=35))  # expired
+    assert not worker.acquire_lease(db, "scheduler", "a", T0 + timedelta(seconds=36))
     worker.release_lease(db, "scheduler", "b")
-    assert worker.acquire_lease(db, "scheduler", "a", T0 + timedelta(seconds=42))
+    assert worker.acquire_lease(db, "scheduler", "a", T0 + timedelta(seconds=37))
+
+
+def test_a_dead_holder_is_replaced_within_30_seconds() -> None:
+    assert worker.LEASE_TTL + worker.LEASE_POLL_EVERY <= timedelta(seconds=30)
+    assert worker.LEASE_RENEW_EVERY * 3 <= worker.LEASE_TTL  # two missed renewals are fine
 
 
 def test_only_the_lease_holder_keeps_schedule_jobs(db: Database, session: Session) -> None:
@@ -414,9 +419,10 @@ def test_only_the_lease_holder_keeps_schedule_jobs(db: Database, session: Sessio
     assert not second.renew_lease(T0 + timedelta(seconds=1))
     assert (first.is_leader, second.is_leader) == (True, False)
     assert len(first.job_ids()) == 1 and second.job_ids() == []
-    # The first stops renewing; 30 s later the second takes over and the first lets go.
-    assert second.renew_lease(T0 + timedelta(seconds=31))
-    assert not first.renew_lease(T0 + timedelta(seconds=32))
+    # The first stops renewing; 25 s later the second takes over and the first lets go.
+    assert not second.renew_lease(T0 + timedelta(seconds=24))
+    assert second.renew_lease(T0 + timedelta(seconds=26))
+    assert not first.renew_lease(T0 + timedelta(seconds=27))
     assert (first.is_leader, second.is_leader) == (False, True)
     assert first.job_ids() == [] and len(second.job_ids()) == 1
 
