@@ -225,7 +225,7 @@ def bench_pages(extract_id: int, total: int, reruns: int) -> list[dict[str, Any]
     at = session(extract_id=extract_id)
 
     def open_extract() -> None:
-        at.switch_page("pages/extract.py")
+        at.switch_page("app_pages/extract.py")
         run(at)
         assert at.title[0].value.startswith("Campaign stats"), at.title
 

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.bench_history                    # 500 extracts x 400 days
     .venv/bin/python -m bench.bench_history --extracts 100 --days 100 --rounds 3
 
-Target (issue 5): the History page's server time (an AppTest run of pages/history.py, default
+Target (issue 5): the History page's server time (an AppTest run of app_pages/history.py, default
 filters: the last 30 days) stays under 1 s. Measured: the first run in a fresh process, reruns
 with nothing cached (a new filter combination) and reruns with the aggregates cached (after a
 click). Also times each history query on its own, for the last 30 days and for the whole
@@ -193,7 +193,7 @@ def bench_page(var_dir: Path, rounds: int, url: dict[str, str] | None = None
     if url:
         at.query_params = dict(url)
     started = time.perf_counter()
-    at.switch_page("pages/history.py").run()
+    at.switch_page("app_pages/history.py").run()
     first = (time.perf_counter() - started) * 1000
     assert not at.exception, [e.value for e in at.exception]
     assert [t.value for t in at.title] == ["History"]

@@ -43,9 +43,11 @@ from core.services.history import (
     run_anomalies,
     volume_anomalies,
 )
+from core.services.query_templates import add_query_template, list_query_templates
 from core.services.runs import cancel_run, get_run, list_runs, run_extract
 
 __all__ = [
+    "add_query_template",
     "cancel_run",
     "coverage",
     "create_connection",
@@ -69,6 +71,7 @@ __all__ = [
     "list_data_tables",
     "list_datasources",
     "list_extracts",
+    "list_query_templates",
     "list_runs",
     "list_templates",
     "patch_extract",

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core import schemas, service
-from dashboard import readers, state, widgets
+from dashboard import query_templates, readers, state, widgets
 
 NOTICE = "connections_notice"
 MASK = "••••••••"
@@ -22,7 +22,9 @@ def card(connection: schemas.ConnectionOut) -> None:
     """A connection: its settings (secrets masked), Test, its accounts and Refresh."""
     with st.container(border=True, key=f"connections_card_{connection.id}"):
         st.subheader(connection.title)
-        settings = {**connection.config, **dict.fromkeys(connection.secret_fields, MASK)}
+        # Custom queries have their own section below; the caption shows plain settings.
+        plain = {k: v for k, v in connection.config.items() if k != "queries"}
+        settings = {**plain, **dict.fromkeys(connection.secret_fields, MASK)}
         st.caption(f"{connection.datasource} · at most {connection.max_concurrent_runs} runs "
                    "at once · " + (", ".join(f"{k}: {v}" for k, v in settings.items())
                                    or "no settings"))
@@ -44,6 +46,8 @@ def card(connection: schemas.ConnectionOut) -> None:
         st.dataframe(pd.DataFrame([{"account": a.name, "external id": a.external_id}
                                    for a in accounts], columns=["account", "external id"]),
                      hide_index=True, alt=f"Accounts of {connection.title}")
+        if connection.datasource == "sql":
+            query_templates.section(connection)
 
 
 def add_form() -> None:

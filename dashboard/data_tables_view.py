@@ -17,9 +17,12 @@ def card(table: schemas.DataTableOut) -> None:
         st.subheader(table.title)
         st.caption(f"{table.template_title} · {table.row_count:,} rows · warehouse table "
                    f"`{table.table_name}`")
+        titles = state.call(dashboard_queries.extract_titles,
+                            extract_ids=table.extract_ids) or {}
         with st.container(horizontal=True):
             for extract_id in table.extract_ids:
-                st.page_link("pages/extract.py", label=f"Extract {extract_id}",
+                st.page_link("app_pages/extract.py",
+                             label=titles.get(extract_id, f"Extract {extract_id}"),
                              icon=":material/description:",
                              query_params={"id": str(extract_id)})
             if not table.extract_ids:

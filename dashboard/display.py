@@ -10,6 +10,8 @@ EXTRACT_STATUS_COLOURS = {"active": "green", "syncing": "blue", "paused": "gray"
 RUN_STATUS_COLOURS = {"queued": "gray", "running": "blue", "succeeded": "green",
                       "failed": "red", "cancelled": "orange"}
 _DOTS = {"green": "🟢", "blue": "🔵", "gray": "⚪", "red": "🔴", "orange": "🟠"}
+# A table cell cannot spin: work under way shows turning arrows (blue) and a trailing ellipsis.
+IN_PROGRESS = ("syncing", "running")
 STATUS_ICONS = {"active": ":material/check_circle:", "syncing": ":material/sync:",
                 "paused": ":material/pause_circle:", "error": ":material/error:",
                 "queued": ":material/schedule:", "running": ":material/sync:",
@@ -23,7 +25,9 @@ def status_colour(status: str) -> str:
 
 
 def status_label(status: str) -> str:
-    """A status as a table cell shows it: a coloured dot, then the word."""
+    """A status as a table cell shows it: a coloured dot (arrows while in progress), the word."""
+    if status in IN_PROGRESS:
+        return f"🔄 {status}…"
     return f"{_DOTS[status_colour(status)]} {status}"
 
 

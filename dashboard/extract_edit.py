@@ -42,4 +42,4 @@ def save(current: schemas.ExtractOut, edited: dict[str, Any], slots: ProblemSlot
     for key in [k for k in st.session_state if str(k).startswith(f"{page}_")]:
         del st.session_state[key]
     st.session_state[extract_view.NOTICE] = f"Saved: {', '.join(body)}."
-    st.switch_page("pages/extract.py", query_params={"id": str(current.id)})
+    st.switch_page("app_pages/extract.py", query_params={"id": str(current.id)})

@@ -17,19 +17,22 @@ GENERATION = "extracts_generation"
 NOTICE = "extracts_notice"
 PAGE_SIZE = 200
 
+# What a person scans for comes first, so that it is in view at 1400 px: the title, its status,
+# when it last synced and next runs, and the rows its last run loaded.
 COLUMNS: dict[str, Any] = {
     "open": st.column_config.LinkColumn("", display_text="Open", width="small"),
-    "title": st.column_config.TextColumn("Title", width="large"),
+    "title": st.column_config.TextColumn("Title", width="medium"),
+    "status": st.column_config.TextColumn("Status", width=110),
+    "last_sync": st.column_config.TextColumn("Last sync", width="small"),
+    "next_run": st.column_config.TextColumn("Next run", width="small"),
+    "last_rows": st.column_config.NumberColumn("Rows (last run)", format="localized"),
+    "data_table": "Data table",
     "account": "Account",
     "template": "Template",
-    "data_table": "Data table",
-    "status": "Status",
-    "last_sync": st.column_config.TextColumn("Last sync"),
     "last_sync_at": st.column_config.TextColumn("Last sync at",
                                                 help="In the timezone picked in the sidebar"),
-    "next_run": st.column_config.TextColumn("Next run"),
-    "next_run_at": st.column_config.TextColumn("Next run at"),
-    "last_rows": st.column_config.NumberColumn("Rows (last run)", format="localized"),
+    "next_run_at": st.column_config.TextColumn("Next run at",
+                                               help="In the timezone picked in the sidebar"),
 }
 BULK_ACTIONS: dict[str, Callable[..., object]] = {
     "pause": service.pause_extract, "resume": service.unpause_extract, "run": service.run_extract,
@@ -69,21 +72,34 @@ def filters() -> dict[str, Any]:
             "data_table_id": table}
 
 
+def default_title(extract: schemas.ExtractOut) -> str:
+    """The title an extract gets when none is given: 'account · template'."""
+    return f"{extract.account_name} · {extract.template_title}"
+
+
+def columns_shown(extracts: list[schemas.ExtractOut]) -> list[str]:
+    """The columns to show: Account and Template only when a title does not already say them."""
+    if all(e.title == default_title(e) for e in extracts):
+        return [c for c in COLUMNS if c not in ("account", "template")]
+    return list(COLUMNS)
+
+
 def frame(extracts: list[schemas.ExtractOut], timezone: str,
           last_rows: dict[int, int | None]) -> pd.DataFrame:
     """One row per extract, every cell already as the table shows it."""
     return pd.DataFrame(
-        [{"open": f"extract?id={e.id}", "title": e.title, "account": e.account_name,
-          "template": e.template_title, "data_table": e.data_table_title,
+        [{"open": f"extract?id={e.id}", "title": e.title,
           "status": display.status_label(e.status),
           "last_sync": display.relative_time(e.last_sync),
-          "last_sync_at": display.local_time(e.last_sync, timezone),
-          "next_run": display.relative_time(e.next_run_at) if e.next_run_at else "—",
-          "next_run_at": display.local_time(e.next_run_at, timezone) if e.next_run_at
+          "next_run": display.relative_time(e.next_run_at) if e.next_run_at
           else "paused" if e.status == "paused" else "—",
-          "last_rows": last_rows.get(e.id)}
+          "last_rows": last_rows.get(e.id), "data_table": e.data_table_title,
+          "account": e.account_name, "template": e.template_title,
+          "last_sync_at": display.local_time(e.last_sync, timezone),
+          "next_run_at": display.local_time(e.next_run_at, timezone) if e.next_run_at
+          else "paused" if e.status == "paused" else "—"}
          for e in extracts],
-        columns=list(COLUMNS),
+        columns=columns_shown(extracts),
     )
 
 
@@ -115,7 +131,7 @@ def bulk_actions(ids: list[int]) -> None:
         if st.button("Open", icon=":material/open_in_new:", disabled=len(ids) != 1,
                      key="extracts_open"):
             st.session_state["extract_id"] = ids[0]
-            st.switch_page("pages/extract.py", query_params={"id": str(ids[0])})
+            st.switch_page("app_pages/extract.py", query_params={"id": str(ids[0])})
         for action, icon in (("pause", "pause"), ("resume", "play_arrow"),
                              ("run", "rocket_launch")):
             st.button(action.capitalize(), icon=f":material/{icon}:", disabled=not ids,

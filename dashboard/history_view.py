@@ -246,7 +246,7 @@ def _failure_log(run_id: int, timezone: str) -> None:
     lines = [f"{line.get('at', '')[:19]} {line.get('level', '')}: {line.get('message', '')}"
              for line in run.log]
     st.code("\n".join(lines) or (run.error or "No log lines."), language=None)
-    st.page_link("pages/extract.py", label="Open the extract", icon=":material/open_in_new:",
+    st.page_link("app_pages/extract.py", label="Open the extract", icon=":material/open_in_new:",
                  query_params={"id": str(run.extract_id)})
 
 

@@ -3,6 +3,7 @@ log with a Cancel button, and the progress of a historical backfill."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -10,11 +11,16 @@ import pandas as pd
 import streamlit as st
 
 from core import schemas, service
+from core.services.history import Anomaly
 from dashboard import display, state
 
 ACTIVE = ("queued", "running")
 REFRESH_SECONDS = 2
 LOGS_SHOWN = 10
+RUN_COLUMNS = {
+    "volume": st.column_config.TextColumn(
+        "Volume", help="Rows per day far from the extract's trailing median of succeeded runs"),
+}
 
 
 @dataclass(frozen=True)
@@ -41,16 +47,20 @@ def backfill_progress(runs: list[schemas.RunOut]) -> Backfill | None:
     return Backfill(len(done), len(backfill), reached, left)
 
 
-def frame(runs: list[schemas.RunOut], timezone: str) -> pd.DataFrame:
-    """One row per run, every cell as the table shows it."""
+def frame(runs: list[schemas.RunOut], timezone: str,
+          anomalies: Mapping[int, Anomaly] | None = None) -> pd.DataFrame:
+    """One row per run, every cell as the table shows it; Volume flags rows per day far from
+    the extract's usual."""
+    anomalies = anomalies or {}
     return pd.DataFrame(
         [{"run": r.id, "status": display.status_label(r.status), "trigger": r.trigger,
           "window": display.window(r.date_from, r.date_to), "rows": r.rows,
+          "volume": anomalies[r.id].label if r.id in anomalies else "",
           "duration": display.duration(r.duration_seconds),
           "attempt": f"{r.attempts}/{r.max_attempts}",
           "queued": display.local_time(r.queued_at, timezone), "error": r.error or ""}
          for r in runs],
-        columns=["run", "status", "trigger", "window", "rows", "duration", "attempt",
+        columns=["run", "status", "trigger", "window", "rows", "volume", "duration", "attempt",
                  "queued", "error"],
     )
 
@@ -81,8 +91,10 @@ def _runs(extract_id: int, timezone: str, was_active: bool) -> None:
         if progress.seconds_left is not None:
             text += f", about {display.duration(progress.seconds_left)} left"
         st.progress(progress.done / progress.total, text=text)
+    anomalies = state.call(service.run_anomalies, extract_id=extract_id) or {}
     with st.container(key=f"extract_runs_{extract_id}"):
-        st.dataframe(frame(runs, timezone), hide_index=True, alt="Runs of this extract")
+        st.dataframe(frame(runs, timezone, anomalies), hide_index=True,
+                     column_config=RUN_COLUMNS, alt="Runs of this extract")
     for run in runs[:LOGS_SHOWN]:
         label = f"Run {run.id} · {run.status} · {display.window(run.date_from, run.date_to)}"
         with st.expander(label, icon=display.STATUS_ICONS.get(run.status)):

@@ -36,6 +36,12 @@ def last_run_rows(*, session: Session, extract_ids: list[int]) -> dict[int, int 
     return {extract_id: count for extract_id, count in rows}
 
 
+def extract_titles(*, session: Session, extract_ids: list[int]) -> dict[int, str]:
+    """Extract id -> title for the given extracts (absent when deleted)."""
+    rows = session.execute(select(Extract.id, Extract.title).where(Extract.id.in_(extract_ids)))
+    return {extract_id: title for extract_id, title in rows}
+
+
 def data_table_csv(*, session: Session, data_table_id: int, chunk_rows: int = 50_000) -> str:
     """A whole data table as CSV text (with a header), read in chunks."""
     table = load(session, DataTable, data_table_id, "data table")

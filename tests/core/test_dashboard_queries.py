@@ -29,3 +29,12 @@ def test_last_run_rows_reads_the_latest_finished_run_of_each(db: Database) -> No
         service.run_extract(session=s, extract_id=first.id, now=NOW)  # queued: not counted
         rows = dashboard_queries.last_run_rows(session=s, extract_ids=[first.id, second.id])
     assert rows == {first.id: 40}
+
+
+def test_extract_titles_names_the_extracts_that_exist(session: Session) -> None:
+    first = make_extract(session)
+    second = make_extract(session, accounts=[2], title="Globex spend")
+
+    assert dashboard_queries.extract_titles(session=session,
+                                            extract_ids=[first.id, second.id, 999]) == {
+        first.id: "Acme Retail · Campaign performance (daily)", second.id: "Globex spend"}

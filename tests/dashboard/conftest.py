@@ -31,12 +31,12 @@ def app_db(db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
 
 
 def open_page(page: str, **session_state: object) -> AppTest:
-    """Run the app, then switch to `page` (a path like 'pages/extract.py')."""
+    """Run the app, then switch to `page` (a path like 'app_pages/extract.py')."""
     at = AppTest.from_file(APP, default_timeout=30)
     for key, value in session_state.items():
         at.session_state[key] = value
     at.run()
-    if page != "pages/extracts.py":
+    if page != "app_pages/extracts.py":
         at.switch_page(page).run()
     return at
 

@@ -10,7 +10,7 @@ from tests.dashboard.conftest import open_page, texts
 
 
 def test_an_empty_database_says_to_create_an_extract(app_db: Database) -> None:
-    at = open_page("pages/extracts.py")
+    at = open_page("app_pages/extracts.py")
 
     assert not at.exception
     assert "No extracts yet: create one" in texts(at)
@@ -23,7 +23,7 @@ def test_the_table_lists_extracts_and_filters_by_status(app_db: Database) -> Non
         make_extract(s, accounts=[2], data_table_title="Other")
         service.pause_extract(session=s, extract_id=first.id)
 
-    at = open_page("pages/extracts.py")
+    at = open_page("app_pages/extracts.py")
     table = at.dataframe[0].value
     assert not at.exception
     assert list(table["title"]) == ["Acme Retail · Campaign performance (daily)",
@@ -32,7 +32,8 @@ def test_the_table_lists_extracts_and_filters_by_status(app_db: Database) -> Non
     assert list(table["last_sync"]) == ["never", "never"]
 
     at.selectbox(key="extracts_status").select("active").run()
-    assert list(at.dataframe[0].value["account"]) == ["Globex Travel"]
+    assert list(at.dataframe[0].value["title"]) == [
+        "Globex Travel · Campaign performance (daily)"]
 
     at.text_input(key="extracts_search").set_value("nothing like this").run()
     assert "No extracts match these filters." in texts(at)
@@ -43,7 +44,7 @@ def test_selected_extracts_are_paused_then_run(app_db: Database) -> None:
         ids = [e.id for e in service.create_extracts(session=s, data={
             "data_table_title": "Campaign stats", "template_id": 1, "accounts": [1, 2],
             "template_settings": {"fields": ["date", "campaign_id", "clicks"]}})]
-    at = open_page("pages/extracts.py")
+    at = open_page("app_pages/extracts.py")
     at.session_state["extracts_table_0"] = {"selection": {"rows": [0, 1], "columns": []}}
     at.run()
 
@@ -58,7 +59,7 @@ def test_selected_extracts_are_paused_then_run(app_db: Database) -> None:
     with app_db.session() as s:
         runs = service.list_runs(session=s)
     assert [(r.extract_id, r.trigger, r.status) for r in runs] == [(ids[1], "manual", "queued")]
-    assert list(at.dataframe[0].value["status"]) == ["⚪ paused", "🔵 syncing"]
+    assert list(at.dataframe[0].value["status"]) == ["⚪ paused", "🔄 syncing…"]
 
 
 def test_the_table_shows_the_rows_of_the_last_run(app_db: Database) -> None:
@@ -68,7 +69,7 @@ def test_the_table_shows_the_rows_of_the_last_run(app_db: Database) -> None:
         [run] = service.run_extract(session=s, extract_id=extract.id)
     runner.execute_run(db=app_db, run_id=run.id)
 
-    at = open_page("pages/extracts.py")
+    at = open_page("app_pages/extracts.py")
 
     table = at.dataframe[0].value
     assert list(table["last_rows"].fillna(-1)) == [140, -1]
@@ -81,9 +82,38 @@ def test_many_extracts_are_paged(app_db: Database, monkeypatch: pytest.MonkeyPat
         service.create_extracts(session=s, data={
             "data_table_title": "Campaign stats", "template_id": 1, "accounts": [1, 2, 3],
             "template_settings": {"fields": ["date", "campaign_id", "clicks"]}})
-    at = open_page("pages/extracts.py")
-    assert list(at.dataframe[0].value["account"]) == ["Acme Retail", "Globex Travel"]
+    at = open_page("app_pages/extracts.py")
+    assert [t.split(" · ")[0] for t in at.dataframe[0].value["title"]] == [
+        "Acme Retail", "Globex Travel"]
 
     at.number_input(key="extracts_page").set_value(2).run()
 
-    assert list(at.dataframe[0].value["account"]) == ["Initech Software"]
+    assert [t.split(" · ")[0] for t in at.dataframe[0].value["title"]] == ["Initech Software"]
+
+
+def test_status_and_freshness_come_right_after_the_title(app_db: Database) -> None:
+    with app_db.session() as s:
+        make_extract(s)
+        make_extract(s, accounts=[2])
+
+    at = open_page("app_pages/extracts.py")
+
+    table = at.dataframe[0].value
+    assert not at.exception
+    # Default titles already say the account and the template: no columns repeat them.
+    assert list(table.columns) == ["open", "title", "status", "last_sync", "next_run",
+                                   "last_rows", "data_table", "last_sync_at", "next_run_at"]
+
+
+def test_a_customised_title_keeps_the_account_and_template_columns(app_db: Database) -> None:
+    with app_db.session() as s:
+        make_extract(s, title="Acme spend")
+        make_extract(s, accounts=[2])
+
+    at = open_page("app_pages/extracts.py")
+
+    table = at.dataframe[0].value
+    assert list(table.columns)[:6] == ["open", "title", "status", "last_sync", "next_run",
+                                       "last_rows"]
+    assert list(table["account"]) == ["Acme Retail", "Globex Travel"]
+    assert list(table["template"]) == ["Campaign performance (daily)"] * 2

@@ -14,7 +14,7 @@ from core.models import Extract, Run
 from tests.conftest import make_extract
 from tests.dashboard.conftest import APP, open_page, texts
 
-PAGE = "pages/history.py"
+PAGE = "app_pages/history.py"
 
 
 def history_page(**query_params: str) -> AppTest:
@@ -142,7 +142,7 @@ def test_fill_gaps_queues_runs_for_the_missing_dates(app_db: Database) -> None:
 
 def test_the_extract_page_shows_its_history_and_coverage(app_db: Database) -> None:
     a, _ = seed(app_db)
-    at = open_page("pages/extract.py", extract_id=a, app_timezone="UTC")
+    at = open_page("app_pages/extract.py", extract_id=a, app_timezone="UTC")
 
     assert not at.exception
     assert "History (last 30 days)" in texts(at)

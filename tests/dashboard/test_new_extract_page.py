@@ -17,7 +17,7 @@ def extracts_in(db: Database) -> list[str]:
 
 def filled_form(accounts: tuple[int, ...] = (1, 2), table: str = "Campaign stats") -> AppTest:
     """The form for Sample Ads' campaign template, with accounts and a data table title."""
-    at = open_page("pages/new_extract.py")
+    at = open_page("app_pages/new_extract.py")
     assert not at.exception
     at.multiselect(key="new_accounts_1").set_value(list(accounts)).run()
     at.text_input(key="new_table_title").set_value(table).run()

@@ -1,18 +1,17 @@
-"""A link to one page, opened first on a freshly started server (a bookmark after a restart)."""
+"""A link to one page, opened first on a freshly started server (a bookmark after a restart).
+
+Pages live in app_pages/, not pages/: Streamlit runs a `pages/` folder next to the main script
+as an old-style multipage app until streamlit_app.py first reaches st.navigation, so a deep link
+opened first would run that one page alone, without the router's sidebar or page config.
+"""
 
 from __future__ import annotations
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.ui import wait_idle
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Streamlit runs a `pages/` folder next to the main script as an old-style multipage app "
-    "until the first run of streamlit_app.py reaches st.navigation: a deep link opened first "
-    "runs pages/data_tables.py alone, without the router's sidebar, page config or embedded "
-    "worker. Renaming the folder (e.g. app_pages/) fixes it; then remove this marker."))
 def test_a_deep_link_first_on_a_fresh_server_gets_the_whole_app(page: Page,
                                                                   app_server: str) -> None:
     page.goto(f"{app_server}/data_tables")

@@ -16,7 +16,7 @@ if page.total == 0:
         st.info("No extracts match these filters.", icon=":material/filter_alt_off:")
     else:
         st.info("No extracts yet: create one", icon=":material/info:")
-        st.page_link("pages/new_extract.py", label="Create an extract",
+        st.page_link("app_pages/new_extract.py", label="Create an extract",
                      icon=":material/add_circle:")
     st.stop()
 

@@ -8,7 +8,7 @@ tables = state.call(service.list_data_tables)
 if tables == []:
     st.info("No data tables yet: each extract writes to one; create an extract first.",
             icon=":material/info:")
-    st.page_link("pages/new_extract.py", label="Create an extract",
+    st.page_link("app_pages/new_extract.py", label="Create an extract",
                  icon=":material/add_circle:")
 for table in tables or []:
     data_tables_view.card(table)

@@ -1,0 +1,21 @@
+import streamlit as st
+
+from core import apikeys
+from dashboard import api_keys_view, state
+
+st.title("Settings")
+st.header("REST API keys")
+st.caption("Scripts call the REST API at /api/v3 with a key: its id and secret buy a bearer "
+           "token at POST /api/v3/token. Give each script its own key, so that you can revoke "
+           "one without stopping the others.")
+api_keys_view.notice()
+
+st.subheader("Create a key")
+api_keys_view.create_form()
+
+st.subheader("Keys")
+keys = state.call(apikeys.list_keys)
+if keys is None:
+    st.stop()
+api_keys_view.keys_table(keys, state.timezone())
+api_keys_view.revoke(keys)
