@@ -45,13 +45,14 @@ def _free_port() -> int:
 
 @pytest.fixture
 def app_server(tmp_path: Path) -> Iterator[str]:
-    """The dashboard served by a real `streamlit run` on loopback; yields its URL."""
+    """The product as `python3 dev.py run` starts it (`streamlit run serve.py`: the dashboard,
+    the API under /api and the embedded worker in one process) on loopback; yields its URL."""
     port = _free_port()
     env = {**os.environ, "EXTRACTS_VAR_DIR": str(tmp_path / "var"),
            "EXTRACTS_SECRET_KEY": "e2e-secret"}
     log = (tmp_path / "streamlit.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+        [sys.executable, "-m", "streamlit", "run", "serve.py",
          f"--server.port={port}", "--server.address=127.0.0.1", "--server.headless=true",
          "--browser.gatherUsageStats=false", "--client.toolbarMode=minimal"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
