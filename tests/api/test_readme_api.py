@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.test_server import ROOT, free_port, server_env, start_server, stop_server
+from tests import servers
+from tests.api.test_server import ROOT, server_env, start_server
 
 README = (ROOT / "README.md").read_text()
 
@@ -26,10 +27,10 @@ def walk_through() -> str:
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     env = server_env(tmp_path / "var")
-    port = free_port()
+    port = servers.free_port()
     process = start_server(env, port)
     yield f"http://127.0.0.1:{port}", env
-    stop_server(process)
+    servers.stop(process)
 
 
 @pytest.mark.slow

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,59 +12,32 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
+from tests import servers
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def server_env(var_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EXTRACTS_")}
-    env.update(EXTRACTS_VAR_DIR=str(var_dir), EXTRACTS_SECRET_KEY="server-test")
-    return env
+    return servers.server_env(var_dir, "server-test")
 
 
 def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     """`uvicorn api.app:app` on 127.0.0.1:`port`, once it answers."""
-    process = subprocess.Popen(
+    return servers.start(
         [sys.executable, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1",
          "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output = process.stdout.read().decode() if process.stdout else ""
-            raise RuntimeError(f"uvicorn exited with {process.returncode}:\n{output}")
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/api/openapi.json", timeout=1)
-            return process
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("uvicorn did not answer within 30 s")
-
-
-def stop_server(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        env=env, ready_url=f"http://127.0.0.1:{port}/api/openapi.json",
+        log=Path(env["EXTRACTS_VAR_DIR"]).parent / f"uvicorn-{port}.log", timeout=30)
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     """A running server on embedded defaults (its own var dir) and the environment it has."""
     env = server_env(tmp_path / "var")
-    port = free_port()
+    port = servers.free_port()
     process = start_server(env, port)
     yield f"http://127.0.0.1:{port}", env
-    stop_server(process)
+    servers.stop(process)
 
 
 def create_key_with_cli(env: dict[str, str]) -> tuple[str, str]:

@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
+
+from tests import servers
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -37,47 +35,20 @@ def chromium_path() -> str:
     pytest.skip("Chromium is not installed; `apt-get install chromium` to run browser tests")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def app_server(tmp_path: Path) -> Iterator[str]:
     """The product as `python3 dev.py run` starts it (`streamlit run serve.py`: the dashboard,
     the API under /api and the embedded worker in one process) on loopback; yields its URL."""
-    port = _free_port()
-    env = {**os.environ, "EXTRACTS_VAR_DIR": str(tmp_path / "var"),
-           "EXTRACTS_SECRET_KEY": "e2e-secret"}
-    log = (tmp_path / "streamlit.log").open("w")
-    process = subprocess.Popen(
+    port = servers.free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = servers.start(
         [sys.executable, "-m", "streamlit", "run", "serve.py",
          f"--server.port={port}", "--server.address=127.0.0.1", "--server.headless=true",
          "--browser.gatherUsageStats=false", "--client.toolbarMode=minimal"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("streamlit did not start:\n"
-                                   + (tmp_path / "streamlit.log").read_text())
-            time.sleep(0.3)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        env=servers.server_env(tmp_path / "var", "e2e-secret"),
+        ready_url=f"{url}/_stcore/health", log=tmp_path / "streamlit.log")
+    yield url
+    servers.stop(process)
 
 
 @pytest.fixture
