@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -9,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from core import schemas, service
@@ -73,3 +76,88 @@ def make_extract(session: Session, **overrides: Any) -> schemas.ExtractOut:
     """Create one extract (account 1 unless told) and return it."""
     overrides.setdefault("accounts", [1])
     return service.create_extracts(session=session, data=extract_body(**overrides), now=NOW)[0]
+
+
+# -- PostgreSQL ----------------------------------------------------------------------------
+# Tests where the behaviour depends on the database also run on a real PostgreSQL server:
+# each test gets its own metadata and warehouse databases, dropped afterwards. Under CI=true
+# an unreachable server fails those tests; on a laptop they are skipped with the reason.
+
+POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def postgres_admin_url() -> str:
+    """The server the PostgreSQL tests create their databases on (EXTRACTS_TEST_PG_URL)."""
+    url = make_url(os.environ.get("EXTRACTS_TEST_PG_URL", POSTGRES_URL))
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _sqlalchemy_url(conninfo: str, database: str) -> str:
+    url = make_url(conninfo).set(drivername="postgresql+psycopg", database=database)
+    return url.render_as_string(hide_password=False)
+
+
+def _admin(statement: str) -> None:
+    import psycopg
+
+    with psycopg.connect(postgres_admin_url(), autocommit=True, connect_timeout=5) as conn:
+        conn.execute(statement)
+
+
+def _unreachable(reason: str) -> None:
+    message = f"PostgreSQL at {postgres_admin_url()} is unreachable: {reason}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message + " (CI=true: the PostgreSQL tests must run)")
+    pytest.skip(message + " (set EXTRACTS_TEST_PG_URL to run these tests)")
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A metadata database migrated once per test session; tests clone it (CREATE ... TEMPLATE)."""
+    name = f"extracts_tmpl_{os.getpid()}_{secrets.token_hex(3)}"
+    try:
+        _admin(f'CREATE DATABASE "{name}"')
+    except Exception as exc:
+        _unreachable(f"{type(exc).__name__}: {exc}".strip())
+    engine = make_engine(_sqlalchemy_url(postgres_admin_url(), name), immediate=True)
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
+    yield name
+    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def fresh_postgres_database(template: str | None = None) -> tuple[str, str]:
+    """Create an empty database (or a clone of `template`); return its name and URL."""
+    name = f"extracts_test_{secrets.token_hex(5)}"
+    _admin(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    return name, _sqlalchemy_url(postgres_admin_url(), name)
+
+
+def drop_postgres_database(name: str) -> None:
+    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """The URL of a fresh, empty PostgreSQL database, dropped after the test."""
+    try:
+        name, url = fresh_postgres_database()
+    except Exception as exc:
+        _unreachable(f"{type(exc).__name__}: {exc}".strip())
+    yield url
+    drop_postgres_database(name)
+
+
+@pytest.fixture
+def pg_db(tmp_path: Path, pg_template: str) -> Iterator[Database]:
+    """`db` on PostgreSQL: fresh metadata and warehouse databases, the demo connection seeded."""
+    meta, meta_url = fresh_postgres_database(pg_template)
+    warehouse, warehouse_url = fresh_postgres_database()
+    settings = make_settings(tmp_path, database_url=meta_url, warehouse_url=warehouse_url)
+    database = open_database(settings, seed=True)
+    yield database
+    database.dispose()
+    drop_postgres_database(meta)
+    drop_postgres_database(warehouse)
