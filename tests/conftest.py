@@ -43,9 +43,31 @@ def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "both_databases: run each test with `db` on SQLite and on PostgreSQL")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if ("db" in metafunc.fixturenames
+            and metafunc.definition.get_closest_marker("both_databases") is not None):
+        metafunc.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+
+
 @pytest.fixture
-def db(settings: Settings, migrated_template: Path) -> Iterator[Database]:
+def backend(request: pytest.FixtureRequest) -> str:
+    """Which database `db` runs on: SQLite, or also PostgreSQL in modules marked
+    `both_databases` (the tests whose behaviour depends on the database)."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def db(request: pytest.FixtureRequest, backend: str, settings: Settings,
+       migrated_template: Path) -> Iterator[Database]:
     """A fresh Database with the Sample Ads demo connection (accounts 1-3, templates 1-4)."""
+    if backend == "postgresql":
+        yield request.getfixturevalue("pg_db")
+        return
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy(migrated_template, settings.var_dir / "extracts.db")
     database = open_database(settings, seed=True)

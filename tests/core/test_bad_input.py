@@ -15,6 +15,9 @@ from core import errors, service
 from core.models import DataTable, Extract, Run, Schedule
 from tests.conftest import NOW, extract_body, make_extract
 
+# What these tests check depends on the database: they run on SQLite and PostgreSQL.
+pytestmark = pytest.mark.both_databases
+
 WRITTEN = (Extract, DataTable, Schedule, Run)
 
 

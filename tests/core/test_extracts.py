@@ -15,6 +15,9 @@ from core.db import Database
 from core.models import DataTable, Extract, Run, Schedule
 from tests.conftest import NOW, extract_body, make_extract
 
+# What these tests check depends on the database: they run on SQLite and PostgreSQL.
+pytestmark = pytest.mark.both_databases
+
 SEED_FIELDS = ["id", "title", "connection_id", "account_id", "account_name", "created_at",
                "last_sync", "status", "error_text", "schedules_limit", "sync_historical_data"]
 EXTRA_FIELDS = ["template_id", "data_table_id", "data_table_title", "fields", "filters",

@@ -25,6 +25,9 @@ from core.db import Database
 from core.models import Connection
 from tests.conftest import NOW, make_extract
 
+# What these tests check depends on the database: they run on SQLite and PostgreSQL.
+pytestmark = pytest.mark.both_databases
+
 WEEK = (date(2026, 11, 1), date(2026, 11, 7))  # old enough that Sample Ads does not drift
 NEXT_WEEK = (date(2026, 11, 8), date(2026, 11, 14))
 KEYS = ["date", "campaign_id"]
@@ -65,12 +68,13 @@ def table_name(db: Database, extract: schemas.ExtractOut) -> str:
 
 def rows(db: Database, extract: schemas.ExtractOut, extract_id: int | None = None
          ) -> pd.DataFrame:
-    """Every row of the extract's data table (of one extract if told), in storage order."""
+    """Every row of the extract's data table (of one extract if told), in a stable order."""
     query = f'SELECT * FROM "{table_name(db, extract)}"'
     if extract_id is not None:
         query += f" WHERE __extract_id = {int(extract_id)}"
     with db.warehouse.engine.connect() as conn:
-        return pd.read_sql(query + " ORDER BY rowid", conn)
+        frame = pd.read_sql(query, conn)
+    return frame.sort_values(list(frame.columns), ignore_index=True)
 
 
 def patch_source(monkeypatch: pytest.MonkeyPatch,

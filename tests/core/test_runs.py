@@ -15,6 +15,9 @@ from core.db import Database
 from core.models import Run
 from tests.conftest import NOW, extract_body, make_extract
 
+# What these tests check depends on the database: they run on SQLite and PostgreSQL.
+pytestmark = pytest.mark.both_databases
+
 TODAY = NOW.date()  # 2026-11-28
 
 
