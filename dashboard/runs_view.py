@@ -19,7 +19,7 @@ REFRESH_SECONDS = 2
 LOGS_SHOWN = 10
 RUN_COLUMNS = {
     "volume": st.column_config.TextColumn(
-        "Volume", help="Rows per day far from the extract's trailing median of succeeded runs"),
+        "volume", help="Rows per day far from the extract's trailing median of succeeded runs"),
 }
 
 
