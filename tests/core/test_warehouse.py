@@ -141,37 +141,8 @@ def test_a_window_the_source_returns_empty_is_emptied(warehouse: Warehouse) -> N
     assert warehouse.count_rows(TABLE) == 0
 
 
-def test_without_a_date_field_all_of_the_extracts_rows_are_replaced(warehouse: Warehouse
-                                                                    ) -> None:
-    fields = FIELDS[1:]
-    lifetime = pd.DataFrame({"campaign_id": ["c1", "c2", "c3"], "clicks": 1, "spend": 2.0})
-    load(warehouse, 1, 1, [lifetime], window=None, fields=fields)
-    load(warehouse, 2, 2, [lifetime], window=None, fields=fields)
-
-    load(warehouse, 1, 3, [lifetime.head(1)], window=None, fields=fields)
-
-    assert warehouse.count_rows(TABLE, extract_id=1) == 1
-    assert warehouse.count_rows(TABLE, extract_id=2) == 3
-
-
-def _good_then(error: Exception) -> Iterator[pd.DataFrame]:
-    yield frame(["2026-11-02"], "new")
-    raise error
-
-
-@pytest.mark.parametrize("error", [RuntimeError("source broke"), errors.Cancelled("stop")])
-def test_an_error_after_the_first_chunk_leaves_the_table_exactly_as_it_was(
-        warehouse: Warehouse, error: Exception) -> None:
-    load(warehouse, 1, 1, [frame(["2026-11-01", "2026-11-02"])])
-    load(warehouse, 2, 2, [frame(["2026-11-01"])])
-    before = everything(warehouse)
-
-    with pytest.raises(type(error)):
-        warehouse.replace_window(
-            table_name=TABLE, window=Window(1, "date", date(2026, 11, 1), date(2026, 11, 7)),
-            fields=FIELDS, chunks=_good_then(error), system_values=system(1, 3))
-
-    assert everything(warehouse) == before
+# Replacing all rows without a date field, and an error after the first chunk, are tested on
+# SQLite, PostgreSQL and DuckDB alike in test_warehouse_backends.py.
 
 
 def test_before_chunk_raising_after_the_last_chunk_still_leaves_the_table(warehouse: Warehouse
