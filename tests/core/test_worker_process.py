@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from core import service
+from core import schemas, service
 from core.db import Database
 from core.models import Run
 from core.services.common import utcnow
@@ -67,8 +67,8 @@ def stop(process: subprocess.Popen[str]) -> str:
     return output
 
 
-def test_a_worker_killed_mid_run_is_recovered_and_each_row_loaded_once(
-        db: Database, session: Session, spawn: Callable[[], subprocess.Popen[str]]) -> None:
+def big_queued_run(session: Session) -> tuple[schemas.ExtractOut, int]:
+    """A queued manual run of 100,000 rows (long enough to interrupt): the extract, the run id."""
     connection = service.create_connection(session=session, data={
         "datasource": "sample_ads", "title": "Big", "config": {"rows_per_day": 20_000}})
     extract = make_extract(session, accounts=[connection.accounts[0].id],
@@ -76,10 +76,20 @@ def test_a_worker_killed_mid_run_is_recovered_and_each_row_loaded_once(
     [run] = service.run_extract(session=session, extract_id=extract.id,
                                 date_from=date(2026, 11, 24), date_to=date(2026, 11, 28))
     session.commit()
+    return extract, run.id
+
+
+def run_status(db: Database, run_id: int) -> str:
+    with db.session() as s:
+        return str(s.scalar(select(Run.status).where(Run.id == run_id)))
+
+
+def test_a_worker_killed_mid_run_is_recovered_and_each_row_loaded_once(
+        db: Database, session: Session, spawn: Callable[[], subprocess.Popen[str]]) -> None:
+    extract, run_id = big_queued_run(session)
 
     def status() -> str:
-        with db.session() as s:
-            return str(s.scalar(select(Run.status).where(Run.id == run.id)))
+        return run_status(db, run_id)
 
     first = spawn()
     wait_for(lambda: status() == "running")
@@ -88,7 +98,7 @@ def test_a_worker_killed_mid_run_is_recovered_and_each_row_loaded_once(
     assert status() == "running"
     # Time passes: the dead worker's heartbeat goes stale (injected, not slept).
     with db.session() as s:
-        s.execute(update(Run).where(Run.id == run.id)
+        s.execute(update(Run).where(Run.id == run_id)
                   .values(heartbeat_at=utcnow() - timedelta(minutes=2)))
 
     second = spawn()
@@ -104,7 +114,7 @@ def test_a_worker_killed_mid_run_is_recovered_and_each_row_loaded_once(
 
     assert status() == "failed"
     with db.session() as s:
-        dead = s.get(Run, run.id)
+        dead = s.get(Run, run_id)
         assert dead is not None and dead.error == "worker stopped during the run"
     assert (attempts, loaded) == (2, 5 * 20_000)
     table = service.get_data_table(session=session, data_table_id=extract.data_table_id)
@@ -144,17 +154,10 @@ def test_two_worker_processes_fire_each_schedule_exactly_once(
 
 def test_sigterm_lets_the_run_in_flight_finish_then_exits_cleanly(
         db: Database, session: Session, spawn: Callable[[], subprocess.Popen[str]]) -> None:
-    connection = service.create_connection(session=session, data={
-        "datasource": "sample_ads", "title": "Big", "config": {"rows_per_day": 20_000}})
-    extract = make_extract(session, accounts=[connection.accounts[0].id],
-                           data_table_title="Big stats")
-    [run] = service.run_extract(session=session, extract_id=extract.id,
-                                date_from=date(2026, 11, 24), date_to=date(2026, 11, 28))
-    session.commit()
+    _, run_id = big_queued_run(session)
 
     def status() -> str:
-        with db.session() as s:
-            return str(s.scalar(select(Run.status).where(Run.id == run.id)))
+        return run_status(db, run_id)
 
     process = spawn()
     wait_for(lambda: status() == "running")
