@@ -51,7 +51,7 @@ def run(args: list[str]) -> int:
     """Serve the dashboard at / and the REST API at /api with the embedded defaults
     (SQLite under ./var/, the demo source, the worker in-process)."""
     ensure_environment("requirements.txt")
-    command = [str(PYTHON), "-m", "streamlit", "run", "serve.py",
+    command = [str(PYTHON), "-m", "streamlit", "run", "streamlit_app.py",
                "--server.headless=true", "--browser.gatherUsageStats=false", *args]
     return subprocess.call(command, cwd=ROOT)
 

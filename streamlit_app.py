@@ -1,35 +1,30 @@
-"""The dashboard's router: page config, the sidebar every page shares, and navigation."""
+"""The one entry: the dashboard at / and the REST API at /api in one process.
+
+`python3 dev.py run` runs `streamlit run streamlit_app.py`. Streamlit's `st.App` serves the
+dashboard (its main script is dashboard/router.py) as an ASGI app with the FastAPI app mounted
+at /api; the lifespan opens the database and starts the embedded worker once.
+`uvicorn api.app:app` serves the API alone.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any
 
 import streamlit as st
+from starlette.routing import Mount
 
-from dashboard import state
+from api.app import create_api, serve
+from api.deps import Backend
 
-st.set_page_config(page_title="Extracts", page_icon=":material/database:", layout="wide")
+ROUTER = Path(__file__).resolve().parent / "dashboard" / "router.py"
 
-page = st.navigation([
-    st.Page("app_pages/extracts.py", title="Extracts", icon=":material/table_rows:", default=True,
-            help="Every extract with its status, last sync and next run. Filter, select "
-                 "several to pause, resume or run them, or open one."),
-    st.Page("app_pages/new_extract.py", title="New extract", icon=":material/add_circle:",
-            help="A guided form: pick a source, accounts, a template and its fields, "
-                 "filters, a data table and schedules."),
-    st.Page("app_pages/extract.py", title="Extract", icon=":material/description:",
-            visibility="hidden",
-            help="One extract: run it for a date window, watch its runs, pause, delete, "
-                 "preview its rows."),
-    st.Page("app_pages/edit_extract.py", title="Edit extract", icon=":material/edit:",
-            visibility="hidden",
-            help="The extract's form, pre-filled; saves only what changed."),
-    st.Page("app_pages/history.py", title="History", icon=":material/monitoring:",
-            help="Run history and health: runs, failures, freshness, coverage and gaps."),
-    st.Page("app_pages/connections.py", title="Connections", icon=":material/cable:",
-            help="Connections to datasources with their accounts; add one, test it."),
-    st.Page("app_pages/data_tables.py", title="Data tables", icon=":material/storage:",
-            help="The warehouse tables extracts write to: columns, rows, a preview and a "
-                 "CSV download."),
-    st.Page("app_pages/settings.py", title="Settings", icon=":material/settings:",
-            help="Keys for the REST API: create one (its secret is shown once), see when "
-                 "each was last used, revoke one."),
-])
-state.sidebar()
-page.run()
+backend = Backend(db=None)
+
+
+def lifespan(_app: Any) -> AbstractAsyncContextManager[None]:
+    return serve(backend)
+
+
+app = st.App(str(ROUTER), routes=[Mount("/api", app=create_api(backend))], lifespan=lifespan)

@@ -4,7 +4,7 @@
     .venv/bin/python -m bench.bench_dashboard --extracts 1000 --reruns 10
 
 Target (issue 4): the Extracts page stays responsive with 5,000 extracts, server time per
-rerun under 1 s. Each case is an AppTest of streamlit_app.py (the router, the sidebar and the
+rerun under 1 s. Each case is an AppTest of dashboard/router.py (the router, the sidebar and the
 page, as a browser session runs them): the first run of a fresh session, then warm reruns with
 nothing changed, reported as median, p95 and max. AppTest runs the script in-process, so its
 time is the server's side of a rerun (script, queries, building the page's messages); the
@@ -35,6 +35,7 @@ from core import runner, service
 from core.config import get_settings
 from core.db import Database, open_database
 from core.models import Extract, Run
+from dashboard import navigation
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_MS = 1000
@@ -169,7 +170,7 @@ def bench_pages(extract_id: int, total: int, reruns: int) -> list[dict[str, Any]
 
     st.cache_resource.clear()
     st.cache_data.clear()
-    app = str(ROOT / "streamlit_app.py")
+    app = str(ROOT / "dashboard" / "router.py")
 
     def session(**state: Any) -> AppTest:
         at = AppTest.from_file(app, default_timeout=120)
@@ -225,7 +226,7 @@ def bench_pages(extract_id: int, total: int, reruns: int) -> list[dict[str, Any]
     at = session(extract_id=extract_id)
 
     def open_extract() -> None:
-        at.switch_page("app_pages/extract.py")
+        at.switch_page(navigation.EXTRACT)
         run(at)
         assert at.title[0].value.startswith("Campaign stats"), at.title
 

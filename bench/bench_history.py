@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.bench_history                    # 500 extracts x 400 days
     .venv/bin/python -m bench.bench_history --extracts 100 --days 100 --rounds 3
 
-Target (issue 5): the History page's server time (an AppTest run of app_pages/history.py, default
+Target (issue 5): the History page's server time (an AppTest run of pages/history.py, default
 filters: the last 30 days) stays under 1 s. Measured: the first run in a fresh process, reruns
 with nothing cached (a new filter combination) and reruns with the aggregates cached (after a
 click). Also times each history query on its own, for the last 30 days and for the whole
@@ -32,6 +32,7 @@ from core.config import get_settings
 from core.db import Database, open_database
 from core.models import Extract, Run, Schedule
 from core.services import history
+from dashboard import navigation
 
 ERRORS = ("HTTP 429 Too Many Requests from the source after 3 retries",
           "401 Unauthorized: the access token has expired",
@@ -187,13 +188,13 @@ def bench_page(var_dir: Path, rounds: int, url: dict[str, str] | None = None
                        "EXTRACTS_EMBEDDED_WORKER": "false"})
     st.cache_resource.clear()
     st.cache_data.clear()
-    app = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+    app = str(Path(__file__).resolve().parents[1] / "dashboard" / "router.py")
     at = AppTest.from_file(app, default_timeout=120)
     at.session_state["app_timezone"] = "Europe/Berlin"
     if url:
         at.query_params = dict(url)
     started = time.perf_counter()
-    at.switch_page("app_pages/history.py").run()
+    at.switch_page(navigation.HISTORY).run()
     first = (time.perf_counter() - started) * 1000
     assert not at.exception, [e.value for e in at.exception]
     assert [t.value for t in at.title] == ["History"]

@@ -6,7 +6,7 @@ import streamlit as st
 
 from core import schemas, service
 from core.services import dashboard_queries
-from dashboard import state
+from dashboard import navigation, state
 
 PREVIEW_ROWS = 100
 
@@ -21,7 +21,7 @@ def card(table: schemas.DataTableOut) -> None:
                             extract_ids=table.extract_ids) or {}
         with st.container(horizontal=True):
             for extract_id in table.extract_ids:
-                st.page_link("app_pages/extract.py",
+                st.page_link(navigation.EXTRACT,
                              label=titles.get(extract_id, f"Extract {extract_id}"),
                              icon=":material/description:",
                              query_params={"id": str(extract_id)})

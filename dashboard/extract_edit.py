@@ -7,7 +7,7 @@ from typing import Any
 import streamlit as st
 
 from core import schemas, service
-from dashboard import extract_view, state
+from dashboard import extract_view, navigation, state
 from dashboard.filter_rows import plain
 from dashboard.schedule_rows import as_inputs
 from dashboard.widgets import ProblemSlots
@@ -42,4 +42,4 @@ def save(current: schemas.ExtractOut, edited: dict[str, Any], slots: ProblemSlot
     for key in [k for k in st.session_state if str(k).startswith(f"{page}_")]:
         del st.session_state[key]
     st.session_state[extract_view.NOTICE] = f"Saved: {', '.join(body)}."
-    st.switch_page("app_pages/extract.py", query_params={"id": str(current.id)})
+    st.switch_page(navigation.EXTRACT, query_params={"id": str(current.id)})

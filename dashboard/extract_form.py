@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 import streamlit as st
 
 from core import schemas, service
-from dashboard import readers, state, widgets
+from dashboard import navigation, readers, state, widgets
 
 CREATED = "new_created"
 
@@ -23,7 +23,7 @@ def created_links() -> None:
     with st.container(border=True):
         st.success(f"Created {len(created)} extract(s).", icon=":material/check_circle:")
         for extract_id, title in created:
-            st.page_link("app_pages/extract.py", label=title, icon=":material/description:",
+            st.page_link(navigation.EXTRACT, label=title, icon=":material/description:",
                          query_params={"id": str(extract_id)})
 
 
@@ -41,7 +41,7 @@ def source() -> tuple[schemas.ConnectionOut, list[int]] | None:
     if not connections:
         st.info(f"No {datasources[name]} connection yet: add one first.",
                 icon=":material/info:")
-        st.page_link("app_pages/connections.py", label="Add a connection", icon=":material/cable:")
+        st.page_link(navigation.CONNECTIONS, label="Add a connection", icon=":material/cable:")
         return None
     by_id = {c.id: c for c in connections}
     connection = by_id[st.selectbox("Connection", list(by_id), key=f"new_connection_{name}",

@@ -8,7 +8,7 @@ import streamlit as st
 
 from core import schemas, service
 from core.services import dashboard_queries
-from dashboard import display, readers, state, widgets
+from dashboard import display, navigation, readers, state, widgets
 from dashboard.windows import PRESETS, preset_window
 
 NOTICE = "extract_notice"
@@ -105,7 +105,7 @@ def pause_resume(extract: schemas.ExtractOut) -> None:
 def edit(extract: schemas.ExtractOut) -> None:
     """Open the form, pre-filled."""
     if st.button("Edit", icon=":material/edit:", key="extract_edit"):
-        st.switch_page("app_pages/edit_extract.py", query_params={"id": str(extract.id)})
+        st.switch_page(navigation.EDIT_EXTRACT, query_params={"id": str(extract.id)})
 
 
 def delete(extract: schemas.ExtractOut) -> None:
@@ -131,7 +131,7 @@ def delete(extract: schemas.ExtractOut) -> None:
                         f"Deleted {extract.title!r}" + (f" and {deleted} rows." if rows
                                                        else "; its rows were kept."), [])
                     readers.forget()
-                    st.switch_page("app_pages/extracts.py")
+                    st.switch_page(navigation.EXTRACTS)
             if st.button("Keep it", key="extract_delete_cancel"):
                 st.session_state[confirming] = False
                 st.rerun()

@@ -11,7 +11,7 @@ import streamlit as st
 from core import schemas, service
 from core.services import dashboard_queries
 from core.services.extracts import EXTRACT_STATUSES
-from dashboard import display, readers, state
+from dashboard import display, navigation, readers, state
 
 GENERATION = "extracts_generation"
 NOTICE = "extracts_notice"
@@ -131,7 +131,7 @@ def bulk_actions(ids: list[int]) -> None:
         if st.button("Open", icon=":material/open_in_new:", disabled=len(ids) != 1,
                      key="extracts_open"):
             st.session_state["extract_id"] = ids[0]
-            st.switch_page("app_pages/extract.py", query_params={"id": str(ids[0])})
+            st.switch_page(navigation.EXTRACT, query_params={"id": str(ids[0])})
         for action, icon in (("pause", "pause"), ("resume", "play_arrow"),
                              ("run", "rocket_launch")):
             st.button(action.capitalize(), icon=f":material/{icon}:", disabled=not ids,

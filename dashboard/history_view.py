@@ -14,7 +14,7 @@ import streamlit as st
 from core import errors, service
 from core.services import history
 from core.services.history import RUN_STATUSES, RUN_TRIGGERS, Headline, HistoryQuery
-from dashboard import charts, display, readers, state
+from dashboard import charts, display, navigation, readers, state
 
 FAILURE_LOGS_SHOWN = 8
 CACHE_SECONDS = 30
@@ -246,7 +246,7 @@ def _failure_log(run_id: int, timezone: str) -> None:
     lines = [f"{line.get('at', '')[:19]} {line.get('level', '')}: {line.get('message', '')}"
              for line in run.log]
     st.code("\n".join(lines) or (run.error or "No log lines."), language=None)
-    st.page_link("app_pages/extract.py", label="Open the extract", icon=":material/open_in_new:",
+    st.page_link(navigation.EXTRACT, label="Open the extract", icon=":material/open_in_new:",
                  query_params={"id": str(run.extract_id)})
 
 

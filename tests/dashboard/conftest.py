@@ -10,9 +10,10 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.db import Database
+from dashboard import navigation
 
 ROOT = Path(__file__).resolve().parents[2]
-APP = str(ROOT / "streamlit_app.py")
+APP = str(ROOT / "dashboard" / "router.py")
 
 
 @pytest.fixture
@@ -31,12 +32,12 @@ def app_db(db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
 
 
 def open_page(page: str, **session_state: object) -> AppTest:
-    """Run the app, then switch to `page` (a path like 'app_pages/extract.py')."""
+    """Run the app, then switch to `page` (navigation.EXTRACT, ...)."""
     at = AppTest.from_file(APP, default_timeout=30)
     for key, value in session_state.items():
         at.session_state[key] = value
     at.run()
-    if page != "app_pages/extracts.py":
+    if page != navigation.EXTRACTS:
         at.switch_page(page).run()
     return at
 

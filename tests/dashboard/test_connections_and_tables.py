@@ -3,13 +3,14 @@ from __future__ import annotations
 from core import runner, service
 from core.db import Database
 from core.services import dashboard_queries
+from dashboard import navigation
 from dashboard.widgets import slot_key
 from tests.conftest import make_extract
 from tests.dashboard.conftest import open_page, texts
 
 
 def test_connections_list_the_demo_with_its_accounts_and_test_it(app_db: Database) -> None:
-    at = open_page("app_pages/connections.py")
+    at = open_page(navigation.CONNECTIONS)
     assert not at.exception
     card = at.get_by_key("connections_card_1")
     assert card.subheader[0].value == "Sample Ads"
@@ -23,7 +24,7 @@ def test_connections_list_the_demo_with_its_accounts_and_test_it(app_db: Databas
 
 
 def test_a_connection_is_added_from_its_config_form(app_db: Database) -> None:
-    at = open_page("app_pages/connections.py")
+    at = open_page(navigation.CONNECTIONS)
     at.selectbox(key="connections_datasource").select("sample_ads").run()
     at.text_input(key="connections_title").set_value("Big demo")
     at.number_input(key="connections_config_sample_ads_rows_per_day").set_value(500)
@@ -37,7 +38,7 @@ def test_a_connection_is_added_from_its_config_form(app_db: Database) -> None:
 
 
 def test_an_empty_connection_title_is_shown_under_it(app_db: Database) -> None:
-    at = open_page("app_pages/connections.py")
+    at = open_page(navigation.CONNECTIONS)
     at.selectbox(key="connections_datasource").select("sample_ads").run()
     at.button(key="FormSubmitter:connections_add_sample_ads-Add connection").click().run()
 
@@ -48,7 +49,7 @@ def test_an_empty_connection_title_is_shown_under_it(app_db: Database) -> None:
 
 
 def test_data_tables_empty_then_with_rows_preview_and_csv(app_db: Database) -> None:
-    at = open_page("app_pages/data_tables.py")
+    at = open_page(navigation.DATA_TABLES)
     assert not at.exception
     assert "No data tables yet" in texts(at)
 
@@ -76,7 +77,7 @@ def test_a_data_table_links_to_its_extracts_by_title(app_db: Database) -> None:
         first = make_extract(s)
         make_extract(s, accounts=[2], title="Globex spend")
 
-    at = open_page("app_pages/data_tables.py")
+    at = open_page(navigation.DATA_TABLES)
 
     card = at.get_by_key(f"data_tables_card_{first.data_table_id}")
     assert not at.exception
@@ -86,12 +87,12 @@ def test_a_data_table_links_to_its_extracts_by_title(app_db: Database) -> None:
 
 def test_every_datasource_has_a_config_form_and_the_new_extract_page_guides(
         app_db: Database) -> None:
-    at = open_page("app_pages/connections.py")
+    at = open_page(navigation.CONNECTIONS)
     for datasource in service.list_datasources():
         at.selectbox(key="connections_datasource").select(datasource.name).run()
         assert not at.exception, datasource.name
 
-    at.switch_page("app_pages/new_extract.py").run()
+    at.switch_page(navigation.NEW_EXTRACT).run()
     for datasource in service.list_datasources():
         at.selectbox(key="new_datasource").select(datasource.name).run()
         assert not at.exception, datasource.name

@@ -4,6 +4,7 @@ from typing import Any
 
 from core import service
 from core.db import Database
+from dashboard import navigation
 from dashboard.widgets import slot_key
 from tests.conftest import make_extract
 from tests.dashboard.conftest import open_page, texts
@@ -36,7 +37,7 @@ def test_the_form_is_pre_filled_and_unchanged_saves_nothing(app_db: Database) ->
     extract_id = configured_extract(app_db)
     before = read(app_db, extract_id)
     page = f"edit_{extract_id}"
-    at = open_page("app_pages/edit_extract.py", extract_id=extract_id)
+    at = open_page(navigation.EDIT_EXTRACT, extract_id=extract_id)
 
     assert not at.exception
     assert at.checkbox(key=f"{page}_field_1_spend").value
@@ -58,7 +59,7 @@ def test_saving_changes_only_what_was_changed(app_db: Database) -> None:
     extract_id = configured_extract(app_db)
     before = read(app_db, extract_id)
     page = f"edit_{extract_id}"
-    at = open_page("app_pages/edit_extract.py", extract_id=extract_id)
+    at = open_page(navigation.EDIT_EXTRACT, extract_id=extract_id)
     at.checkbox(key=f"{page}_field_1_channel").uncheck()
     at.checkbox(key=f"{page}_field_1_revenue").check()
     at.button(key="edit_save").click().run()
@@ -75,7 +76,7 @@ def test_bad_cron_in_the_edit_is_shown_under_it_and_saves_nothing(app_db: Databa
     extract_id = configured_extract(app_db)
     before = read(app_db, extract_id)
     page = f"edit_{extract_id}"
-    at = open_page("app_pages/edit_extract.py", extract_id=extract_id)
+    at = open_page(navigation.EDIT_EXTRACT, extract_id=extract_id)
     at.text_input(key=f"{page}_schedule_1_1_cron").set_value("61 * * * *")
     at.checkbox(key=f"{page}_field_1_channel").uncheck()
     at.button(key="edit_save").click().run()
@@ -87,7 +88,7 @@ def test_bad_cron_in_the_edit_is_shown_under_it_and_saves_nothing(app_db: Databa
 
 def test_the_extract_page_opens_the_edit(app_db: Database) -> None:
     extract_id = configured_extract(app_db)
-    at = open_page("app_pages/extract.py", extract_id=extract_id)
+    at = open_page(navigation.EXTRACT, extract_id=extract_id)
     at.button(key="extract_edit").click().run()
 
     assert not at.exception

@@ -7,6 +7,7 @@ from streamlit.testing.v1 import AppTest
 from core import runner, service
 from core.db import Database
 from core.models import Run
+from dashboard import navigation
 from dashboard.widgets import slot_key
 from tests.conftest import make_extract
 from tests.dashboard.conftest import APP, open_page, texts
@@ -28,14 +29,14 @@ def runs_of(db: Database, extract_id: int) -> list[tuple[str, str, str, str]]:
 
 
 def test_without_an_extract_the_page_points_to_the_list(app_db: Database) -> None:
-    at = open_page("app_pages/extract.py")
+    at = open_page(navigation.EXTRACT)
 
     assert not at.exception
     assert "Pick an extract in the list" in texts(at)
 
 
 def test_an_unknown_extract_says_so(app_db: Database) -> None:
-    at = open_page("app_pages/extract.py", extract_id=99)
+    at = open_page(navigation.EXTRACT, extract_id=99)
 
     assert not at.exception
     assert "extract 99 does not exist" in texts(at)
@@ -46,7 +47,7 @@ def test_the_id_in_the_address_opens_that_extract(app_db: Database) -> None:
     at = AppTest.from_file(APP, default_timeout=30)
     at.query_params["id"] = str(extract_id)
     at.run()
-    at.switch_page("app_pages/extract.py").run()
+    at.switch_page(navigation.EXTRACT).run()
 
     assert not at.exception
     assert at.title[0].value == "Acme Retail · Campaign performance (daily)"
@@ -54,7 +55,7 @@ def test_the_id_in_the_address_opens_that_extract(app_db: Database) -> None:
 
 def test_run_queues_a_run_for_the_lookback_window(app_db: Database) -> None:
     extract_id = an_extract(app_db)
-    at = open_page("app_pages/extract.py", extract_id=extract_id)
+    at = open_page(navigation.EXTRACT, extract_id=extract_id)
     assert not at.exception
     assert at.title[0].value == "Acme Retail · Campaign performance (daily)"
     day = today().date()
@@ -76,7 +77,7 @@ def test_a_queued_run_can_be_cancelled(app_db: Database) -> None:
     extract_id = an_extract(app_db)
     with app_db.session() as s:
         [run] = service.run_extract(session=s, extract_id=extract_id)
-    at = open_page("app_pages/extract.py", extract_id=extract_id)
+    at = open_page(navigation.EXTRACT, extract_id=extract_id)
     at.button(key=f"extract_cancel_{run.id}").click().run()
 
     assert not at.exception
@@ -87,7 +88,7 @@ def test_a_queued_run_can_be_cancelled(app_db: Database) -> None:
 
 def test_a_preset_fills_the_dates(app_db: Database) -> None:
     extract_id = an_extract(app_db)
-    at = open_page("app_pages/extract.py", extract_id=extract_id)
+    at = open_page(navigation.EXTRACT, extract_id=extract_id)
     at.button(key="extract_preset_yesterday").click().run()
 
     yesterday = today().date() - timedelta(days=1)
@@ -97,7 +98,7 @@ def test_a_preset_fills_the_dates(app_db: Database) -> None:
 
 def test_bad_dates_are_shown_next_to_them_and_queue_nothing(app_db: Database) -> None:
     extract_id = an_extract(app_db)
-    at = open_page("app_pages/extract.py", extract_id=extract_id)
+    at = open_page(navigation.EXTRACT, extract_id=extract_id)
     day = today().date()
     at.date_input(key=f"extract_{extract_id}_date_from").set_value(day - timedelta(days=1))
     at.date_input(key=f"extract_{extract_id}_date_to").set_value(day + timedelta(days=1))
@@ -123,7 +124,7 @@ def test_a_finished_run_shows_its_rows_log_and_last_sync(app_db: Database) -> No
         [run] = service.run_extract(session=s, extract_id=extract_id)
     runner.execute_run(db=app_db, run_id=run.id)
 
-    at = open_page("app_pages/extract.py", extract_id=extract_id)
+    at = open_page(navigation.EXTRACT, extract_id=extract_id)
 
     assert not at.exception
     assert at.metric[0].value == "just now"
@@ -137,7 +138,7 @@ def test_a_finished_run_shows_its_rows_log_and_last_sync(app_db: Database) -> No
 
 def test_pause_then_resume(app_db: Database) -> None:
     extract_id = an_extract(app_db)
-    at = open_page("app_pages/extract.py", extract_id=extract_id)
+    at = open_page(navigation.EXTRACT, extract_id=extract_id)
     at.button(key="extract_pause").click().run()
 
     assert "Paused: its schedules will not fire" in texts(at)
@@ -149,7 +150,7 @@ def test_pause_then_resume(app_db: Database) -> None:
 
 def test_delete_asks_first_and_keeps_rows_unless_ticked(app_db: Database) -> None:
     extract_id = an_extract(app_db)
-    at = open_page("app_pages/extract.py", extract_id=extract_id)
+    at = open_page(navigation.EXTRACT, extract_id=extract_id)
     at.button(key="extract_delete").click().run()
     assert "with its schedules and runs?" in texts(at)
     at.button(key="extract_delete_cancel").click().run()
@@ -183,7 +184,7 @@ def test_the_runs_table_flags_volume_anomalies(app_db: Database) -> None:
         usual = [succeeded(n, rows=200, days=2) for n in range(5)]  # 100 rows a day
         low = succeeded(5, rows=40)
 
-    at = open_page("app_pages/extract.py", extract_id=extract_id)
+    at = open_page(navigation.EXTRACT, extract_id=extract_id)
 
     assert not at.exception
     table = at.get_by_key(f"extract_runs_{extract_id}").dataframe[0].value

@@ -4,13 +4,13 @@ import pytest
 
 from core import runner, service
 from core.db import Database
-from dashboard import extracts_table
+from dashboard import extracts_table, navigation
 from tests.conftest import make_extract
 from tests.dashboard.conftest import open_page, texts
 
 
 def test_an_empty_database_says_to_create_an_extract(app_db: Database) -> None:
-    at = open_page("app_pages/extracts.py")
+    at = open_page(navigation.EXTRACTS)
 
     assert not at.exception
     assert "No extracts yet: create one" in texts(at)
@@ -23,7 +23,7 @@ def test_the_table_lists_extracts_and_filters_by_status(app_db: Database) -> Non
         make_extract(s, accounts=[2], data_table_title="Other")
         service.pause_extract(session=s, extract_id=first.id)
 
-    at = open_page("app_pages/extracts.py")
+    at = open_page(navigation.EXTRACTS)
     table = at.dataframe[0].value
     assert not at.exception
     assert list(table["title"]) == ["Acme Retail · Campaign performance (daily)",
@@ -44,7 +44,7 @@ def test_selected_extracts_are_paused_then_run(app_db: Database) -> None:
         ids = [e.id for e in service.create_extracts(session=s, data={
             "data_table_title": "Campaign stats", "template_id": 1, "accounts": [1, 2],
             "template_settings": {"fields": ["date", "campaign_id", "clicks"]}})]
-    at = open_page("app_pages/extracts.py")
+    at = open_page(navigation.EXTRACTS)
     at.session_state["extracts_table_0"] = {"selection": {"rows": [0, 1], "columns": []}}
     at.run()
 
@@ -69,7 +69,7 @@ def test_the_table_shows_the_rows_of_the_last_run(app_db: Database) -> None:
         [run] = service.run_extract(session=s, extract_id=extract.id)
     runner.execute_run(db=app_db, run_id=run.id)
 
-    at = open_page("app_pages/extracts.py")
+    at = open_page(navigation.EXTRACTS)
 
     table = at.dataframe[0].value
     assert list(table["last_rows"].fillna(-1)) == [140, -1]
@@ -82,7 +82,7 @@ def test_many_extracts_are_paged(app_db: Database, monkeypatch: pytest.MonkeyPat
         service.create_extracts(session=s, data={
             "data_table_title": "Campaign stats", "template_id": 1, "accounts": [1, 2, 3],
             "template_settings": {"fields": ["date", "campaign_id", "clicks"]}})
-    at = open_page("app_pages/extracts.py")
+    at = open_page(navigation.EXTRACTS)
     assert [t.split(" · ")[0] for t in at.dataframe[0].value["title"]] == [
         "Acme Retail", "Globex Travel"]
 
@@ -96,7 +96,7 @@ def test_status_and_freshness_come_right_after_the_title(app_db: Database) -> No
         make_extract(s)
         make_extract(s, accounts=[2])
 
-    at = open_page("app_pages/extracts.py")
+    at = open_page(navigation.EXTRACTS)
 
     table = at.dataframe[0].value
     assert not at.exception
@@ -110,7 +110,7 @@ def test_a_customised_title_keeps_the_account_and_template_columns(app_db: Datab
         make_extract(s, title="Acme spend")
         make_extract(s, accounts=[2])
 
-    at = open_page("app_pages/extracts.py")
+    at = open_page(navigation.EXTRACTS)
 
     table = at.dataframe[0].value
     assert list(table.columns)[:6] == ["open", "title", "status", "last_sync", "next_run",

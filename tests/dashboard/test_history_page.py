@@ -11,10 +11,11 @@ from streamlit.testing.v1 import AppTest
 from core import service
 from core.db import Database
 from core.models import Extract, Run
+from dashboard import navigation
 from tests.conftest import make_extract
 from tests.dashboard.conftest import APP, open_page, texts
 
-PAGE = "app_pages/history.py"
+PAGE = navigation.HISTORY
 
 
 def history_page(**query_params: str) -> AppTest:
@@ -142,7 +143,7 @@ def test_fill_gaps_queues_runs_for_the_missing_dates(app_db: Database) -> None:
 
 def test_the_extract_page_shows_its_history_and_coverage(app_db: Database) -> None:
     a, _ = seed(app_db)
-    at = open_page("app_pages/extract.py", extract_id=a, app_timezone="UTC")
+    at = open_page(navigation.EXTRACT, extract_id=a, app_timezone="UTC")
 
     assert not at.exception
     assert "History (last 30 days)" in texts(at)

@@ -5,6 +5,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import service
 from core.db import Database
+from dashboard import navigation
 from dashboard.widgets import slot_key
 from tests.conftest import make_extract
 from tests.dashboard.conftest import open_page, texts
@@ -17,7 +18,7 @@ def extracts_in(db: Database) -> list[str]:
 
 def filled_form(accounts: tuple[int, ...] = (1, 2), table: str = "Campaign stats") -> AppTest:
     """The form for Sample Ads' campaign template, with accounts and a data table title."""
-    at = open_page("app_pages/new_extract.py")
+    at = open_page(navigation.NEW_EXTRACT)
     assert not at.exception
     at.multiselect(key="new_accounts_1").set_value(list(accounts)).run()
     at.text_input(key="new_table_title").set_value(table).run()

@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import service
 from core.db import Database
+from dashboard import navigation
 from dashboard.query_templates import key
 from dashboard.widgets import slot_key
 from tests.dashboard.conftest import open_page, texts
@@ -54,7 +55,7 @@ def query_template_names(app_db: Database, connection_id: int) -> list[str]:
 
 def test_a_query_written_on_the_card_becomes_a_template_for_new_extracts(
         app_db: Database, sql_connection: int) -> None:
-    at = open_page("app_pages/connections.py")
+    at = open_page(navigation.CONNECTIONS)
     assert not at.exception
     assert "No custom queries yet" in texts(at)
 
@@ -75,7 +76,7 @@ def test_a_query_written_on_the_card_becomes_a_template_for_new_extracts(
         "SELECT day, SUM(clicks) AS total_clicks FROM ad_stats GROUP BY day"]
     assert at.text_input(key=key(sql_connection, "name")).value == ""
 
-    at.switch_page("app_pages/new_extract.py").run()
+    at.switch_page(navigation.NEW_EXTRACT).run()
     at.selectbox(key="new_datasource").select("sql").run()
     templates = at.selectbox(key=f"new_template_{sql_connection}")
     assert "Clicks by day" in templates.options
@@ -86,7 +87,7 @@ def test_a_query_written_on_the_card_becomes_a_template_for_new_extracts(
 
 def test_a_bad_query_is_shown_under_the_sql_and_nothing_is_saved(
         app_db: Database, sql_connection: int) -> None:
-    at = open_page("app_pages/connections.py")
+    at = open_page(navigation.CONNECTIONS)
 
     fill(at, sql_connection, name="broken", sql="SELECT day, clicks FROM nowhere")
 
@@ -103,7 +104,7 @@ def test_a_bad_query_is_shown_under_the_sql_and_nothing_is_saved(
 
 def test_each_problem_is_shown_next_to_its_own_field(
         app_db: Database, sql_connection: int) -> None:
-    at = open_page("app_pages/connections.py")
+    at = open_page(navigation.CONNECTIONS)
 
     fill(at, sql_connection, name="Bad Name", sql="DELETE FROM ad_stats")
 
@@ -122,7 +123,7 @@ def test_each_problem_is_shown_next_to_its_own_field(
 
 def test_only_sql_connections_offer_custom_queries(app_db: Database,
                                                    sql_connection: int) -> None:
-    at = open_page("app_pages/connections.py")
+    at = open_page(navigation.CONNECTIONS)
 
     assert [e.label for e in at.get_by_key("connections_card_1").expander] == []
     assert [e.label for e in at.get_by_key(f"connections_card_{sql_connection}").expander

@@ -5,9 +5,10 @@ from streamlit.testing.v1 import AppTest
 
 from core import apikeys
 from core.db import Database
+from dashboard import navigation
 from tests.dashboard.conftest import open_page, texts
 
-PAGE = "app_pages/settings.py"
+PAGE = navigation.SETTINGS
 
 
 def create(at: AppTest, name: str) -> AppTest:

@@ -4,11 +4,12 @@ from datetime import UTC, datetime, timedelta
 
 from core.db import Database
 from core.models import Lease
+from dashboard import navigation
 from tests.dashboard.conftest import open_page
 
 
 def test_the_sidebar_says_when_no_worker_runs(app_db: Database) -> None:
-    at = open_page("app_pages/extracts.py")
+    at = open_page(navigation.EXTRACTS)
 
     assert at.sidebar.markdown[0].value.endswith("Worker not running]")
     assert at.selectbox(key="app_timezone").value == "UTC"
@@ -18,7 +19,7 @@ def test_the_sidebar_names_the_worker_that_fires_schedules(app_db: Database) -> 
     with app_db.session() as s:
         s.add(Lease(name="scheduler", holder="host-1:4242",
                     expires_at=datetime.now(UTC) + timedelta(seconds=30)))
-    at = open_page("app_pages/extracts.py")
+    at = open_page(navigation.EXTRACTS)
 
     assert at.sidebar.markdown[0].value.endswith("Worker running]")
     assert "Schedules are fired by host-1:4242." in [c.value for c in at.sidebar.caption]
@@ -30,7 +31,7 @@ def test_dates_follow_the_timezone_picked_in_the_sidebar(app_db: Database) -> No
 
     with app_db.session() as s:
         make_extract(s)
-    at = open_page("app_pages/extracts.py")
+    at = open_page(navigation.EXTRACTS)
     at.selectbox(key="app_timezone").select("Asia/Kolkata").run()
 
     # The daily 00:00 UTC schedule reads 05:30 in India.

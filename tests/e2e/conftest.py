@@ -37,12 +37,13 @@ def chromium_path() -> str:
 
 @pytest.fixture
 def app_server(tmp_path: Path) -> Iterator[str]:
-    """The product as `python3 dev.py run` starts it (`streamlit run serve.py`: the dashboard,
-    the API under /api and the embedded worker in one process) on loopback; yields its URL."""
+    """The product as `python3 dev.py run` starts it (`streamlit run streamlit_app.py`: the
+    dashboard, the API under /api and the embedded worker in one process) on loopback; yields
+    its URL."""
     port = servers.free_port()
     url = f"http://127.0.0.1:{port}"
     process = servers.start(
-        [sys.executable, "-m", "streamlit", "run", "serve.py",
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
          f"--server.port={port}", "--server.address=127.0.0.1", "--server.headless=true",
          "--browser.gatherUsageStats=false", "--client.toolbarMode=minimal"],
         env=servers.server_env(tmp_path / "var", "e2e-secret"),

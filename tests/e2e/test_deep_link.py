@@ -1,8 +1,9 @@
 """A link to one page, opened first on a freshly started server (a bookmark after a restart).
 
-Pages live in app_pages/, not pages/: Streamlit runs a `pages/` folder next to the main script
-as an old-style multipage app until streamlit_app.py first reaches st.navigation, so a deep link
-opened first would run that one page alone, without the router's sidebar or page config.
+Pages live in pages/ beside streamlit_app.py, while the script Streamlit runs is
+dashboard/router.py: were a `pages/` folder next to the main script, Streamlit would run it as an
+old-style multipage app until the router first reached st.navigation, so a deep link opened
+first would run that one page alone, without the router's sidebar or page config.
 """
 
 from __future__ import annotations

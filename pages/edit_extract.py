@@ -1,7 +1,7 @@
 import streamlit as st
 
 from core import service
-from dashboard import extract_edit, extract_form, extract_view, state, widgets
+from dashboard import extract_edit, extract_form, extract_view, navigation, state, widgets
 from dashboard.filter_rows import filter_rows
 from dashboard.schedule_rows import as_inputs, schedule_rows
 
@@ -9,7 +9,7 @@ extract_id = extract_view.current_id()
 extract = state.call(service.get_extract, extract_id=extract_id) if extract_id else None
 template = state.call(service.get_template, template_id=extract.template_id) if extract else None
 if extract is None or template is None:
-    st.page_link("app_pages/extracts.py", label="Back to the extracts",
+    st.page_link(navigation.EXTRACTS, label="Back to the extracts",
                  icon=":material/arrow_back:")
     st.stop()
 
@@ -48,5 +48,5 @@ with st.container(horizontal=True):
         extract_edit.save(extract, {
             "title": title, "fields": fields, "filters": filters, "template_settings": settings,
             "schedules": schedules, "sync_historical_data": history}, slots, page)
-    st.page_link("app_pages/extract.py", label="Back without saving", icon=":material/close:",
+    st.page_link(navigation.EXTRACT, label="Back without saving", icon=":material/close:",
                  query_params={"id": str(extract.id)})

@@ -1,16 +1,16 @@
 import streamlit as st
 
 from core import service
-from dashboard import extract_view, history_view, runs_view, state
+from dashboard import extract_view, history_view, navigation, runs_view, state
 
 extract_id = extract_view.current_id()
 if extract_id is None:
     st.info("Pick an extract in the list to see it here.", icon=":material/info:")
-    st.page_link("app_pages/extracts.py", label="Extracts", icon=":material/table_rows:")
+    st.page_link(navigation.EXTRACTS, label="Extracts", icon=":material/table_rows:")
     st.stop()
 extract = state.call(service.get_extract, extract_id=extract_id)
 if extract is None:
-    st.page_link("app_pages/extracts.py", label="Back to the extracts",
+    st.page_link(navigation.EXTRACTS, label="Back to the extracts",
                  icon=":material/arrow_back:")
     st.stop()
 

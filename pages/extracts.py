@@ -1,7 +1,7 @@
 import streamlit as st
 
 from core import service
-from dashboard import extracts_table, state
+from dashboard import extracts_table, navigation, state
 
 st.title("Extracts")
 extracts_table.notice()
@@ -16,7 +16,7 @@ if page.total == 0:
         st.info("No extracts match these filters.", icon=":material/filter_alt_off:")
     else:
         st.info("No extracts yet: create one", icon=":material/info:")
-        st.page_link("app_pages/new_extract.py", label="Create an extract",
+        st.page_link(navigation.NEW_EXTRACT, label="Create an extract",
                      icon=":material/add_circle:")
     st.stop()
 
