@@ -14,7 +14,6 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import RedirectResponse
-from fastapi.routing import APIRoute
 
 from api import auth, catalog, errors, extracts
 from api.deps import Backend, require_key
@@ -48,26 +47,7 @@ def create_api(backend: Backend) -> FastAPI:
     authenticated = [Depends(require_key)]
     api.include_router(extracts.router, dependencies=authenticated)
     api.include_router(catalog.router, dependencies=authenticated)
-    _answer_both_slash_forms(api)
     return api
-
-
-def _answer_both_slash_forms(api: FastAPI) -> None:
-    """Answer /v3/extracts/ like /v3/extracts (and /v3.1/extracts like /v3.1/extracts/).
-
-    Improvado writes some paths with a trailing slash and some without, and scripts mix them;
-    a redirect would do for GET, but most HTTP clients do not follow one for a POST.
-    """
-    for route in list(api.routes):
-        if not isinstance(route, APIRoute):
-            continue
-        twin = route.path[:-1] if route.path.endswith("/") else route.path + "/"
-        api.add_api_route(
-            twin, route.endpoint, methods=sorted(route.methods or ()),
-            response_model=route.response_model, status_code=route.status_code,
-            dependencies=route.dependencies, response_class=route.response_class,
-            responses=route.responses, name=f"{route.name}_other_slash",
-            include_in_schema=False)
 
 
 def _start_embedded_worker(db: Database) -> Callable[[], Any] | None:

@@ -4,25 +4,26 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
 from api.deps import NowDep, SessionDep
-from core import apikeys
+from api.routing import BothSlashesRouter
+from core import errors, schemas, service
 
-router = APIRouter(tags=["auth"])
+router = BothSlashesRouter(tags=["auth"])
 
 basic_scheme = HTTPBasic(auto_error=False,
                          description="Username: the API key id; password: its secret.")
 
 
-@router.post("/v3/token", response_model=apikeys.TokenOut)
+@router.post("/v3/token", response_model=schemas.TokenOut)
 def issue_token(session: SessionDep, now: NowDep,
                 credentials: Annotated[HTTPBasicCredentials | None, Depends(basic_scheme)]
-                ) -> apikeys.TokenOut:
+                ) -> schemas.TokenOut:
     """A bearer token valid 30 minutes, for the API key given as HTTP Basic credentials."""
     if credentials is None:
-        raise apikeys.Unauthorized("send the API key id and secret as HTTP Basic credentials "
+        raise errors.Unauthorized("send the API key id and secret as HTTP Basic credentials "
                                    "(curl -u KEY_ID:SECRET)")
-    return apikeys.issue_token(session=session, key_id=credentials.username,
+    return service.issue_token(session=session, key_id=credentials.username,
                                secret=credentials.password, now=now)

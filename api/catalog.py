@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import Path, Query, Request, status
 
-from api.deps import MAX_ID, ConnectionId, DataTableId, SessionDep, TemplateId
+from api.deps import MAX_ID, ConnectionId, DataTableId, NowDep, SessionDep, TemplateId
 from api.models import Paginated, Row, paginated
+from api.routing import BothSlashesRouter
 from core import errors, schemas, service
 
-router = APIRouter(tags=["catalog"])
+router = BothSlashesRouter(tags=["catalog"])
 
 Datasource = Annotated[str, Path(max_length=64, description="The datasource's name.")]
 
@@ -56,10 +57,10 @@ def list_connections(session: SessionDep, datasource: Datasource
 
 @router.post("/v3/connections", status_code=status.HTTP_201_CREATED,
              response_model=schemas.ConnectionOut)
-def create_connection(session: SessionDep, body: schemas.ConnectionCreate
+def create_connection(session: SessionDep, now: NowDep, body: schemas.ConnectionCreate
                       ) -> schemas.ConnectionOut:
     """Save a connection (secrets encrypted at rest), then load its accounts and templates."""
-    return service.create_connection(session=session, data=body)
+    return service.create_connection(session=session, data=body, now=now)
 
 
 @router.get("/v3/connections/{connection_id}/accounts", response_model=list[schemas.AccountOut])

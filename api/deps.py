@@ -11,7 +11,7 @@ from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from core import apikeys
+from core import errors, schemas, service
 from core.db import Database
 from core.services.common import utcnow
 
@@ -58,12 +58,12 @@ bearer_scheme = HTTPBearer(
 
 def require_key(session: SessionDep, now: NowDep,
                 credentials: Annotated[HTTPAuthorizationCredentials | None,
-                                       Depends(bearer_scheme)]) -> apikeys.ApiKeyOut:
+                                       Depends(bearer_scheme)]) -> schemas.ApiKeyOut:
     """The API key behind the request's bearer credential, or 401."""
     if credentials is None:
-        raise apikeys.Unauthorized("send Authorization: Bearer <token>; get a token from "
+        raise errors.Unauthorized("send Authorization: Bearer <token>; get a token from "
                                    "POST /api/v3/token with your API key id and secret")
-    return apikeys.authenticate(session=session, bearer=credentials.credentials, now=now)
+    return service.authenticate(session=session, bearer=credentials.credentials, now=now)
 
 
 ExtractId = Annotated[int, Path(ge=1, le=MAX_ID, description="The extract's id.")]

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from core import apikeys, errors
+from core import errors
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +106,8 @@ def install(app: FastAPI) -> None:
     async def _not_found(_request: Request, exc: errors.NotFound) -> JSONResponse:
         return _answer(404, str(exc))
 
-    @app.exception_handler(apikeys.Unauthorized)
-    async def _unauthorized(_request: Request, exc: apikeys.Unauthorized) -> JSONResponse:
+    @app.exception_handler(errors.Unauthorized)
+    async def _unauthorized(_request: Request, exc: errors.Unauthorized) -> JSONResponse:
         return _answer(401, str(exc), {"WWW-Authenticate": "Bearer"})
 
     @app.exception_handler(errors.ExtractsError)

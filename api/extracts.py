@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Query, Request, Response, status
+from fastapi import Body, Query, Request, Response, status
 
 from api.deps import MAX_ID, ExtractId, NowDep, RunId, SessionDep
 from api.models import ExtractRunOut, Paginated, RunRequest, paginated
+from api.routing import BothSlashesRouter
 from core import schemas, service
 
-router = APIRouter(tags=["extracts"])
+router = BothSlashesRouter(tags=["extracts"])
 
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 ExtractStatus = Literal["active", "syncing", "paused", "error"]
@@ -21,7 +22,7 @@ OptionalId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 @router.get("/v3/extracts", response_model=Paginated[schemas.ExtractOut])
 def list_extracts(
-    request: Request, session: SessionDep,
+    request: Request, session: SessionDep, now: NowDep,
     connection_id: OptionalId = None,
     datasource_name: Annotated[str | None, Query(max_length=64)] = None,
     data_table_id: OptionalId = None,
@@ -34,7 +35,7 @@ def list_extracts(
     found = service.list_extracts(
         session=session, connection_id=connection_id, datasource_name=datasource_name,
         data_table_id=data_table_id, status=status, search=search, page=page,
-        page_size=page_size)
+        page_size=page_size, now=now)
     return paginated(request, found.items, count=found.total, page=page, page_size=page_size)
 
 
@@ -60,9 +61,9 @@ def create_extracts_v31(session: SessionDep, now: NowDep, body: schemas.ExtractC
 
 
 @router.get("/v3/extracts/{extract_id}", response_model=schemas.ExtractOut)
-def get_extract(session: SessionDep, extract_id: ExtractId) -> schemas.ExtractOut:
+def get_extract(session: SessionDep, now: NowDep, extract_id: ExtractId) -> schemas.ExtractOut:
     """One extract."""
-    return service.get_extract(session=session, extract_id=extract_id)
+    return service.get_extract(session=session, extract_id=extract_id, now=now)
 
 
 @router.put("/v3/extracts/{extract_id}", response_model=schemas.ExtractOut)
@@ -98,20 +99,22 @@ def run_extract(session: SessionDep, now: NowDep, extract_id: ExtractId,
     window = body or RunRequest()
     runs = service.run_extract(session=session, extract_id=extract_id,
                                date_from=window.date_from, date_to=window.date_to, now=now)
-    extract = service.get_extract(session=session, extract_id=extract_id)
+    extract = service.get_extract(session=session, extract_id=extract_id, now=now)
     return ExtractRunOut(**extract.model_dump(), run_ids=[r.id for r in runs])
 
 
 @router.post("/v3/extracts/{extract_id}/pause", response_model=schemas.ExtractOut)
-def pause_extract(session: SessionDep, extract_id: ExtractId) -> schemas.ExtractOut:
+def pause_extract(session: SessionDep, now: NowDep, extract_id: ExtractId
+                  ) -> schemas.ExtractOut:
     """Stop the extract's schedules from firing; manual runs still work."""
-    return service.pause_extract(session=session, extract_id=extract_id)
+    return service.pause_extract(session=session, extract_id=extract_id, now=now)
 
 
 @router.post("/v3/extracts/{extract_id}/unpause", response_model=schemas.ExtractOut)
-def unpause_extract(session: SessionDep, extract_id: ExtractId) -> schemas.ExtractOut:
+def unpause_extract(session: SessionDep, now: NowDep, extract_id: ExtractId
+                    ) -> schemas.ExtractOut:
     """Let the extract's schedules fire again."""
-    return service.unpause_extract(session=session, extract_id=extract_id)
+    return service.unpause_extract(session=session, extract_id=extract_id, now=now)
 
 
 @router.get("/v3/extracts/{extract_id}/runs", response_model=list[schemas.RunOut],

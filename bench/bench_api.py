@@ -95,14 +95,14 @@ def _serve(target: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], s
 
 def _prepare(env: dict[str, str]) -> tuple[str, str, int]:
     """A key and one extract in the benchmark's database (before the server starts)."""
-    from core import apikeys, service
+    from core import service
     from core.config import get_settings
     from core.db import open_database
 
     db = open_database(get_settings(env), seed=True)
     try:
         with db.session() as session:
-            key = apikeys.create_key(session=session, name="bench")
+            key = service.create_api_key(session=session, name="bench")
             [extract] = service.create_extracts(session=session, data={
                 "data_table_title": "Bench", "template_id": 1, "accounts": [1],
                 "template_settings": {"fields": ["date", "campaign_id", "clicks", "spend"]}})

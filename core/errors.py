@@ -51,3 +51,7 @@ class Invalid(ExtractsError):
 
 class Cancelled(ExtractsError):
     """A run was cancelled before it finished; its window was left as it was."""
+
+
+class Unauthorized(ExtractsError):
+    """Credentials missing, unknown, revoked or expired."""

@@ -299,3 +299,31 @@ def parse(model: type[T], data: Any) -> T:
         return model.model_validate(dict(data))  # type: ignore[attr-defined]
     except ValidationError as exc:
         raise Invalid(problems_of(exc)) from None
+
+
+# -- API keys ---------------------------------------------------------------------------
+
+
+class ApiKeyOut(BaseModel):
+    """An API key as listed; the secret is never included."""
+
+    key_id: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class NewApiKey(ApiKeyOut):
+    """A key just created, with its secret: the only time the secret is shown."""
+
+    secret: str
+
+
+class TokenOut(BaseModel):
+    """A bearer token minted from an API key."""
+
+    access_token: str
+    token_type: str = "Bearer"
+    expires_in: int
+    expires_at: datetime

@@ -4,6 +4,13 @@ Callers use `from core import service` and `service.create_extracts(session=...,
 The functions live in core/services/, split by aggregate.
 """
 
+from core.services.apikeys import (
+    authenticate,
+    create_api_key,
+    issue_token,
+    list_api_keys,
+    revoke_api_key,
+)
 from core.services.catalog import (
     create_connection,
     get_connection,
@@ -48,8 +55,10 @@ from core.services.runs import cancel_run, get_run, list_runs, run_extract
 
 __all__ = [
     "add_query_template",
+    "authenticate",
     "cancel_run",
     "coverage",
+    "create_api_key",
     "create_connection",
     "create_extracts",
     "daily_durations",
@@ -66,7 +75,9 @@ __all__ = [
     "get_run",
     "get_template",
     "headline",
+    "issue_token",
     "list_accounts",
+    "list_api_keys",
     "list_connections",
     "list_data_tables",
     "list_datasources",
@@ -78,6 +89,7 @@ __all__ = [
     "pause_extract",
     "preview_rows",
     "refresh_accounts",
+    "revoke_api_key",
     "run_anomalies",
     "run_extract",
     "seed_demo",

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core import apikeys
+from core import schemas, service
 from dashboard import display, state
 
 NOTICE = "settings_notice"
@@ -37,7 +37,7 @@ def create_form() -> None:
         submitted = st.form_submit_button("Create key", icon=":material/key:")
     if not submitted:
         return
-    key, error = state.attempt(apikeys.create_key, name=name)
+    key, error = state.attempt(service.create_api_key, name=name)
     if error is not None:
         st.error(str(error), icon=":material/error:")
         return
@@ -52,7 +52,7 @@ def create_form() -> None:
                    icon=":material/content_copy:")
 
 
-def frame(keys: list[apikeys.ApiKeyOut], timezone: str) -> pd.DataFrame:
+def frame(keys: list[schemas.ApiKeyOut], timezone: str) -> pd.DataFrame:
     """One row per key, every cell as the table shows it."""
     return pd.DataFrame(
         [{"name": k.name, "key_id": k.key_id, "created": display.local_time(k.created_at, timezone),
@@ -63,7 +63,7 @@ def frame(keys: list[apikeys.ApiKeyOut], timezone: str) -> pd.DataFrame:
     )
 
 
-def keys_table(keys: list[apikeys.ApiKeyOut], timezone: str) -> None:
+def keys_table(keys: list[schemas.ApiKeyOut], timezone: str) -> None:
     """Every key, newest first; secrets are never listed."""
     if not keys:
         st.info("No API keys yet: create one above to use the REST API.",
@@ -73,7 +73,7 @@ def keys_table(keys: list[apikeys.ApiKeyOut], timezone: str) -> None:
                  key="settings_keys_table", alt="API keys")
 
 
-def revoke(keys: list[apikeys.ApiKeyOut]) -> None:
+def revoke(keys: list[schemas.ApiKeyOut]) -> None:
     """Pick an active key and revoke it, after a confirmation."""
     active = {k.key_id: k.name for k in keys if k.revoked_at is None}
     if not active:
@@ -95,7 +95,7 @@ def revoke(keys: list[apikeys.ApiKeyOut]) -> None:
                    icon=":material/warning:")
         with st.container(horizontal=True):
             if st.button("Revoke for good", type="primary", key="settings_revoke_confirm"):
-                revoked = state.call(apikeys.revoke_key, key_id=revoking)
+                revoked = state.call(service.revoke_api_key, key_id=revoking)
                 st.session_state.pop(REVOKING, None)
                 if revoked is not None:
                     st.session_state[NOTICE] = f"Revoked {revoked.name!r} ({revoked.key_id})."

@@ -1,6 +1,6 @@
 import streamlit as st
 
-from core import apikeys
+from core import service
 from dashboard import api_keys_view, state
 
 st.title("Settings")
@@ -14,7 +14,7 @@ st.subheader("Create a key")
 api_keys_view.create_form()
 
 st.subheader("Keys")
-keys = state.call(apikeys.list_keys)
+keys = state.call(service.list_api_keys)
 if keys is None:
     st.stop()
 api_keys_view.keys_table(keys, state.timezone())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -55,8 +56,8 @@ def _account_out(account: Account) -> schemas.AccountOut:
                               external_id=account.external_id, name=account.name)
 
 
-def create_connection(*, session: Session, data: schemas.ConnectionCreate | dict[str, Any]
-                      ) -> schemas.ConnectionOut:
+def create_connection(*, session: Session, data: schemas.ConnectionCreate | dict[str, Any],
+                      now: datetime | None = None) -> schemas.ConnectionOut:
     """Save a connection (secrets encrypted), then load its accounts and templates."""
     body = schemas.parse(schemas.ConnectionCreate, data)
     connector = registry.get(body.datasource)
@@ -79,7 +80,7 @@ def create_connection(*, session: Session, data: schemas.ConnectionCreate | dict
     connection = Connection(
         datasource=body.datasource, title=body.title.strip(), config=plain,
         secrets=database_of(session).cipher.encrypt(secret),
-        max_concurrent_runs=body.max_concurrent_runs, created_at=utcnow(),
+        max_concurrent_runs=body.max_concurrent_runs, created_at=now or utcnow(),
     )
     session.add(connection)
     session.flush()
@@ -250,11 +251,12 @@ def preview_rows(*, session: Session, data_table_id: int | None = None,
         table.table_name, extract_id=extract_id, order_by=order_by, limit=limit, offset=offset)
 
 
-def seed_demo(*, session: Session) -> None:
+def seed_demo(*, session: Session, now: datetime | None = None) -> None:
     """On first start, create the Sample Ads connection so a new user can begin at once."""
     if session.get(AppState, "demo_seeded") is not None:
         return
-    session.add(AppState(key="demo_seeded", value=utcnow().isoformat()))
+    now = now or utcnow()
+    session.add(AppState(key="demo_seeded", value=now.isoformat()))
     if session.scalar(select(func.count(Connection.id))) == 0:
         create_connection(session=session, data={"datasource": "sample_ads",
-                                                 "title": "Sample Ads"})
+                                                 "title": "Sample Ads"}, now=now)

@@ -65,8 +65,7 @@ def schedule_out(schedule: Schedule, now: datetime, paused: bool) -> schemas.Sch
     )
 
 
-def extract_out(extract: Extract, now: datetime | None = None) -> schemas.ExtractOut:
-    now = now or utcnow()
+def extract_out(extract: Extract, now: datetime) -> schemas.ExtractOut:
     schedule_outs = [schedule_out(s, now, extract.is_paused) for s in extract.schedules]
     upcoming = [s.next_run_at for s in schedule_outs if s.next_run_at is not None]
     return schemas.ExtractOut(

@@ -234,15 +234,17 @@ def _check_accounts(session: Session, ids: list[int], template: Template,
     return accounts
 
 
-def get_extract(*, session: Session, extract_id: int) -> schemas.ExtractOut:
-    """One extract as the API shows it."""
-    return extract_out(load(session, Extract, extract_id, "extract"))
+def get_extract(*, session: Session, extract_id: int, now: datetime | None = None
+                ) -> schemas.ExtractOut:
+    """One extract as the API shows it (its next run as seen at `now`)."""
+    return extract_out(load(session, Extract, extract_id, "extract"), now or utcnow())
 
 
 def list_extracts(*, session: Session, connection_id: int | None = None,
                   datasource_name: str | None = None, data_table_id: int | None = None,
                   status: str | None = None, search: str | None = None, page: int = 1,
-                  page_size: int = 100) -> schemas.Page[schemas.ExtractOut]:
+                  page_size: int = 100, now: datetime | None = None
+                  ) -> schemas.Page[schemas.ExtractOut]:
     """Extracts filtered by connection, datasource, data table, status and title; paged."""
     problems = []
     if status is not None and status not in EXTRACT_STATUSES:
@@ -274,7 +276,7 @@ def list_extracts(*, session: Session, connection_id: int | None = None,
         query.options(selectinload(Extract.schedules), selectinload(Extract.account),
                       selectinload(Extract.template), selectinload(Extract.data_table))
         .order_by(Extract.id).limit(page_size).offset((page - 1) * page_size))
-    now = utcnow()
+    now = now or utcnow()
     return schemas.Page[schemas.ExtractOut](
         items=[extract_out(e, now) for e in rows], total=total, page=page, page_size=page_size)
 
@@ -357,23 +359,22 @@ def patch_extract(*, session: Session, extract_id: int,
 def pause_extract(*, session: Session, extract_id: int, now: datetime | None = None
                   ) -> schemas.ExtractOut:
     """Stop an extract's schedules from firing (manual runs still work)."""
-    now = now or utcnow()
-    extract = load(session, Extract, extract_id, "extract")
-    extract.is_paused = True
-    extract.updated_at = now
-    refresh_status(session, extract)
-    return extract_out(extract, now)
+    return _set_paused(session, extract_id, True, now or utcnow())
 
 
 def unpause_extract(*, session: Session, extract_id: int, now: datetime | None = None
                     ) -> schemas.ExtractOut:
     """Let an extract's schedules fire again."""
-    now = now or utcnow()
+    return _set_paused(session, extract_id, False, now or utcnow())
+
+
+def _set_paused(session: Session, extract_id: int, paused: bool, now: datetime
+                ) -> schemas.ExtractOut:
     extract = load(session, Extract, extract_id, "extract")
-    extract.is_paused = False
+    extract.is_paused = paused
     extract.updated_at = now
-    if extract.error_text and extract.error_text.startswith("paused"):
-        extract.error_text = None
+    if not paused and extract.error_text and extract.error_text.startswith("paused"):
+        extract.error_text = None  # the reason it was paused no longer holds
     refresh_status(session, extract)
     return extract_out(extract, now)
 

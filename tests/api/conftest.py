@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from core import apikeys
+from core import schemas, service
 from core.db import Database
 from tests.conftest import NOW
 
@@ -31,20 +31,21 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def api_key(db: Database) -> apikeys.NewApiKey:
+def api_key(db: Database) -> schemas.NewApiKey:
     with db.session() as session:
-        return apikeys.create_key(session=session, name="tests", now=NOW)
+        return service.create_api_key(session=session, name="tests", now=NOW)
 
 
 @pytest.fixture
 def anonymous(db: Database, clock: Clock) -> Iterator[TestClient]:
     """A client without credentials."""
-    with TestClient(create_app(db, clock=clock)) as client:
+    # Redirects are not followed: every path must be answered where the client sends it.
+    with TestClient(create_app(db, clock=clock), follow_redirects=False) as client:
         yield client
 
 
 @pytest.fixture
-def client(anonymous: TestClient, api_key: apikeys.NewApiKey) -> TestClient:
+def client(anonymous: TestClient, api_key: schemas.NewApiKey) -> TestClient:
     """A client that sends a bearer token minted from the test key."""
     answer = anonymous.post("/api/v3/token", auth=(api_key.key_id, api_key.secret))
     assert answer.status_code == 200, answer.text

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from core import apikeys
+from core import apikeys, errors, schemas, service
 from core.db import Database
 from core.models import ApiKey, ApiToken
 from tests.api.conftest import Clock
@@ -21,7 +21,7 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def token_for(client: TestClient, key: apikeys.NewApiKey) -> str:
+def token_for(client: TestClient, key: schemas.NewApiKey) -> str:
     answer = client.post("/api/v3/token", auth=(key.key_id, key.secret))
     assert answer.status_code == 200, answer.text
     token: str = answer.json()["access_token"]
@@ -29,7 +29,7 @@ def token_for(client: TestClient, key: apikeys.NewApiKey) -> str:
 
 
 def test_token_endpoint_mints_a_bearer_token_valid_30_minutes(
-        anonymous: TestClient, api_key: apikeys.NewApiKey) -> None:
+        anonymous: TestClient, api_key: schemas.NewApiKey) -> None:
     answer = anonymous.post("/api/v3/token", auth=(api_key.key_id, api_key.secret))
 
     body = answer.json()
@@ -41,7 +41,7 @@ def test_token_endpoint_mints_a_bearer_token_valid_30_minutes(
 
 
 def test_the_key_secret_itself_works_as_a_bearer_token(
-        anonymous: TestClient, api_key: apikeys.NewApiKey) -> None:
+        anonymous: TestClient, api_key: schemas.NewApiKey) -> None:
     assert anonymous.get("/api/v3/datasources",
                          headers=bearer(api_key.secret)).status_code == 200
 
@@ -63,14 +63,14 @@ def test_every_endpoint_but_the_token_one_needs_a_token(anonymous: TestClient) -
             assert answer.status_code == 401, (method, path, answer.text)
 
 
-def test_a_wrong_token_is_401(anonymous: TestClient, api_key: apikeys.NewApiKey) -> None:
+def test_a_wrong_token_is_401(anonymous: TestClient, api_key: schemas.NewApiKey) -> None:
     for token in ("tok_not-a-real-token", "sk_guessed", api_key.key_id):
         answer = anonymous.get("/api/v3/extracts", headers=bearer(token))
         assert answer.status_code == 401, token
 
 
 def test_wrong_basic_credentials_are_401(anonymous: TestClient,
-                                         api_key: apikeys.NewApiKey) -> None:
+                                         api_key: schemas.NewApiKey) -> None:
     wrong_secret = anonymous.post("/api/v3/token", auth=(api_key.key_id, "sk_wrong"))
     wrong_id = anonymous.post("/api/v3/token", auth=("key_nope", api_key.secret))
     none = anonymous.post("/api/v3/token")
@@ -82,7 +82,7 @@ def test_wrong_basic_credentials_are_401(anonymous: TestClient,
     assert "HTTP Basic" in none.json()["details"]
 
 
-def test_an_expired_token_is_401(anonymous: TestClient, api_key: apikeys.NewApiKey,
+def test_an_expired_token_is_401(anonymous: TestClient, api_key: schemas.NewApiKey,
                                  clock: Clock) -> None:
     token = token_for(anonymous, api_key)
 
@@ -97,10 +97,10 @@ def test_an_expired_token_is_401(anonymous: TestClient, api_key: apikeys.NewApiK
 
 
 def test_a_revoked_key_and_its_tokens_are_401(anonymous: TestClient, db: Database,
-                                              api_key: apikeys.NewApiKey) -> None:
+                                              api_key: schemas.NewApiKey) -> None:
     token = token_for(anonymous, api_key)
     with db.session() as session:
-        apikeys.revoke_key(session=session, key_id=api_key.key_id, now=NOW)
+        service.revoke_api_key(session=session, key_id=api_key.key_id, now=NOW)
 
     by_token = anonymous.get("/api/v3/extracts", headers=bearer(token))
     by_secret = anonymous.get("/api/v3/extracts", headers=bearer(api_key.secret))
@@ -113,13 +113,13 @@ def test_a_revoked_key_and_its_tokens_are_401(anonymous: TestClient, db: Databas
 
 
 def test_keys_are_stored_only_as_hashes_and_last_use_is_recorded(
-        anonymous: TestClient, db: Database, api_key: apikeys.NewApiKey, clock: Clock) -> None:
+        anonymous: TestClient, db: Database, api_key: schemas.NewApiKey, clock: Clock) -> None:
     clock.now = NOW + timedelta(minutes=5)
     token = token_for(anonymous, api_key)
     anonymous.get("/api/v3/extracts", headers=bearer(token))
 
     with db.session() as session:
-        [key] = apikeys.list_keys(session=session)
+        [key] = service.list_api_keys(session=session)
         stored = session.scalars(select(ApiKey.secret_hash)).all()
         tokens = session.scalars(select(ApiToken.token_hash)).all()
     assert key.last_used_at == NOW + timedelta(minutes=5)
@@ -128,8 +128,8 @@ def test_keys_are_stored_only_as_hashes_and_last_use_is_recorded(
 
 
 def test_an_empty_key_name_is_refused(db: Database) -> None:
-    with db.session() as session, pytest.raises(apikeys.errors.Invalid, match="name: "):
-        apikeys.create_key(session=session, name="  ")
+    with db.session() as session, pytest.raises(errors.Invalid, match="name: "):
+        service.create_api_key(session=session, name="  ")
 
 
 def test_cli_creates_lists_and_revokes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

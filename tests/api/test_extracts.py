@@ -42,10 +42,13 @@ def test_paths_answer_with_or_without_a_trailing_slash(client: TestClient) -> No
     with_slash = client.post("/api/v3/extracts/", json=extract_body(accounts=[1]))
     without = client.post("/api/v3.1/extracts", json=extract_body(accounts=[2]))
     one = client.get(f"/api/v3/extracts/{with_slash.json()[0]['id']}/")
+    ran = client.post(f"/api/v3/extracts/{with_slash.json()[0]['id']}/run/", json={})
+    patched = client.patch(f"/api/v3/extracts/{without.json()[0]['id']}/", json={"title": "T"})
     template = client.get("/api/v3/extract-template/1")
 
     assert (with_slash.status_code, without.status_code) == (201, 201)
-    assert (one.status_code, template.status_code) == (200, 200)
+    assert (one.status_code, ran.status_code, patched.status_code) == (200, 200, 200)
+    assert template.status_code == 200
     assert client.get("/api/openapi.json").json()["paths"].keys() >= {
         "/v3/extracts", "/v3.1/extracts/", "/v3/extract-template/{template_id}/"}
     assert "/v3/extracts/" not in client.get("/api/openapi.json").json()["paths"]

@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 
 from api.app import create_api, create_app
 from api.deps import Backend
-from core import apikeys, service
+from core import service
 from core.db import Database
 from tests.conftest import NOW, extract_body
 
@@ -32,7 +32,7 @@ OPERATIONS = [(method.upper(), path)
 @pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
 def test_no_answer_is_a_server_error(db: Database, method: str, path: str) -> None:
     with db.session() as session:  # a key, and an extract so that some ids hit
-        secret = apikeys.create_key(session=session, name="fuzz", now=NOW).secret
+        secret = service.create_api_key(session=session, name="fuzz", now=NOW).secret
         service.create_extracts(session=session, data=extract_body(), now=NOW)
     schema = schemathesis.openapi.from_asgi("/api/openapi.json", create_app(db))
     operation = schema[path][method]

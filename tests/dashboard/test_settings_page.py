@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import apikeys
+from core import errors, service
 from core.db import Database
 from dashboard import navigation
 from tests.dashboard.conftest import open_page, texts
@@ -33,8 +33,8 @@ def test_a_new_key_shows_its_secret_once_and_then_authenticates(app_db: Database
     assert list(listed["last_used"]) == ["never"] and list(listed["revoked"]) == [""]
     key_id = listed["key_id"][0]
     with app_db.session() as s:
-        assert apikeys.authenticate(session=s, bearer=secret).key_id == key_id
-        assert apikeys.issue_token(session=s, key_id=key_id, secret=secret).access_token
+        assert service.authenticate(session=s, bearer=secret).key_id == key_id
+        assert service.issue_token(session=s, key_id=key_id, secret=secret).access_token
 
     at.run()  # any later run of the page: the secret is gone for good
 
@@ -51,13 +51,13 @@ def test_a_key_needs_a_name(app_db: Database) -> None:
     assert "name: must not be empty" in texts(at)
     assert not at.code
     with app_db.session() as s:
-        assert apikeys.list_keys(session=s) == []
+        assert service.list_api_keys(session=s) == []
 
 
 def test_revoke_asks_first_then_the_key_stops_working(app_db: Database) -> None:
     with app_db.session() as s:
-        kept = apikeys.create_key(session=s, name="dashboard export")
-        key = apikeys.create_key(session=s, name="old script")
+        kept = service.create_api_key(session=s, name="dashboard export")
+        key = service.create_api_key(session=s, name="old script")
     at = open_page(PAGE)
 
     at.selectbox(key="settings_revoke_key").select(key.key_id).run()
@@ -65,7 +65,7 @@ def test_revoke_asks_first_then_the_key_stops_working(app_db: Database) -> None:
     assert "Revoke 'old script'" in texts(at)
     at.button(key="settings_revoke_cancel").click().run()
     with app_db.session() as s:
-        assert apikeys.authenticate(session=s, bearer=key.secret).key_id == key.key_id
+        assert service.authenticate(session=s, bearer=key.secret).key_id == key.key_id
 
     at.selectbox(key="settings_revoke_key").select(key.key_id).run()
     at.button(key="settings_revoke").click().run()
@@ -79,6 +79,6 @@ def test_revoke_asks_first_then_the_key_stops_working(app_db: Database) -> None:
     assert at.selectbox(key="settings_revoke_key").options == [
         f"dashboard export ({kept.key_id})"]
     with app_db.session() as s:
-        with pytest.raises(apikeys.Unauthorized, match="revoked"):
-            apikeys.authenticate(session=s, bearer=key.secret)
-        assert apikeys.authenticate(session=s, bearer=kept.secret).key_id == kept.key_id
+        with pytest.raises(errors.Unauthorized, match="revoked"):
+            service.authenticate(session=s, bearer=key.secret)
+        assert service.authenticate(session=s, bearer=kept.secret).key_id == kept.key_id
