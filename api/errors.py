@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from core import errors
+from core import errors, schemas
 
 log = logging.getLogger(__name__)
 
@@ -31,61 +31,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorOut, "description": "The request does not fit the declared shape."},
 }
 
-_FRIENDLY = {
-    "missing": "is required",
-    "extra_forbidden": "is not a known field",
-    "int_parsing": "must be a whole number",
-    "int_type": "must be a whole number",
-    "int_from_float": "must be a whole number",
-    "float_parsing": "must be a number",
-    "bool_parsing": "must be true or false",
-    "string_type": "must be text",
-    "list_type": "must be a list",
-    "dict_type": "must be an object",
-    "model_type": "must be an object",
-    "model_attributes_type": "must be an object",
-    "date_parsing": "must be an ISO date such as 2025-01-31",
-    "date_from_datetime_parsing": "must be an ISO date such as 2025-01-31",
-    "date_from_datetime_inexact": "must be an ISO date such as 2025-01-31",
-    "date_type": "must be an ISO date such as 2025-01-31",
-    "json_invalid": "is not valid JSON",
-}
-_WHERE = {"body", "query", "path", "header", "cookie"}
-
-
-def _field(loc: Sequence[int | str]) -> str:
-    parts = list(loc)
-    if len(parts) > 1 and parts[0] in _WHERE:
-        parts = parts[1:]
-    text = ""
-    for part in parts:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif part.startswith("function-") or part in {"int", "str"}:
-            continue  # pydantic's names of validators and union members, not fields
-        else:
-            text += f".{part}" if text else part
-    return text
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def validation_problems(raw: Sequence[Any]) -> list[errors.Problem]:
-    """FastAPI's validation errors as Problems that name the field, one per field."""
-    seen: dict[str, errors.Problem] = {}
-    for error in raw:
-        kind = error.get("type", "")
-        where = "body" if kind == "json_invalid" else _field(error.get("loc", ()))
-        message = _FRIENDLY.get(kind, error.get("msg", "is not valid"))
-        if kind not in ("missing", "extra_forbidden", "json_invalid") and "input" in error:
-            message += f", not {_short(error['input'])}"
-        seen.setdefault(where, errors.Problem(where, message))
-    return list(seen.values())
-
-
 def _answer(status: int, details: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"details": details}, status_code=status, headers=headers)
 
@@ -99,7 +44,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _unprocessable(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = validation_problems(exc.errors())
+        problems = schemas.validation_problems(exc.errors())
         return _answer(422, "; ".join(str(p) for p in problems))
 
     @app.exception_handler(errors.NotFound)

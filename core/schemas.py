@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -250,41 +250,61 @@ class CheckResult(BaseModel):
     message: str
 
 
+# Pydantic's error types in words a person acts on. One translator serves the API (422 answers)
+# and the service (Invalid raised by `parse`), so a field's message reads the same everywhere.
 _FRIENDLY = {
-    "date_from_datetime_parsing": "must be an ISO date such as 2025-01-31",
-    "date_parsing": "must be an ISO date such as 2025-01-31",
-    "date_from_datetime_inexact": "must be an ISO date such as 2025-01-31",
-    "date_type": "must be an ISO date such as 2025-01-31",
     "missing": "is required",
     "extra_forbidden": "is not a known field",
     "int_parsing": "must be a whole number",
     "int_type": "must be a whole number",
-    "list_type": "must be a list",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "bool_parsing": "must be true or false",
     "string_type": "must be text",
+    "list_type": "must be a list",
     "dict_type": "must be an object",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "date_parsing": "must be an ISO date such as 2025-01-31",
+    "date_from_datetime_parsing": "must be an ISO date such as 2025-01-31",
+    "date_from_datetime_inexact": "must be an ISO date such as 2025-01-31",
+    "date_type": "must be an ISO date such as 2025-01-31",
+    "json_invalid": "is not valid JSON",
 }
+# Where FastAPI found the value: not part of the field's name.
+_WHERE = {"body", "query", "path", "header", "cookie"}
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
+def _field(loc: Sequence[int | str]) -> str:
+    parts = list(loc)
+    if len(parts) > 1 and parts[0] in _WHERE:
+        parts = parts[1:]
     text = ""
-    for part in loc:
+    for part in parts:
         if isinstance(part, int):
             text += f"[{part}]"
-        elif part in {"int", "str", "function-after[_lift_template_settings(), ...]"}:
-            continue
+        elif part.startswith("function-") or part in {"int", "str"}:
+            continue  # pydantic's names of validators and union members, not fields
         else:
-            text += f".{part}" if text else str(part)
+            text += f".{part}" if text else part
     return text
 
 
-def problems_of(exc: ValidationError) -> list[Problem]:
-    """Pydantic's errors as Problems that name the field and what would be right."""
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def validation_problems(raw: Sequence[Mapping[str, Any]]) -> list[Problem]:
+    """Pydantic's (or FastAPI's) validation errors as Problems that name the field and say
+    what would be right, one per field."""
     seen: dict[str, Problem] = {}
-    for error in exc.errors():
-        where = _path(tuple(error["loc"]))
-        message = _FRIENDLY.get(error["type"], error["msg"])
-        if error["type"] not in ("missing", "extra_forbidden") and "input" in error:
-            message += f", not {error['input']!r}"
+    for error in raw:
+        kind = error.get("type", "")
+        where = "body" if kind == "json_invalid" else _field(error.get("loc", ()))
+        message = _FRIENDLY.get(kind, error.get("msg", "is not valid"))
+        if kind not in ("missing", "extra_forbidden", "json_invalid") and "input" in error:
+            message += f", not {_short(error['input'])}"
         seen.setdefault(where, Problem(where, message))
     return list(seen.values())
 
@@ -298,7 +318,7 @@ def parse(model: type[T], data: Any) -> T:
     try:
         return model.model_validate(dict(data))  # type: ignore[attr-defined]
     except ValidationError as exc:
-        raise Invalid(problems_of(exc)) from None
+        raise Invalid(validation_problems(exc.errors())) from None
 
 
 # -- API keys ---------------------------------------------------------------------------
