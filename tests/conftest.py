@@ -8,7 +8,7 @@ import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from core import schemas, service
 from core.config import Settings, get_settings
 from core.db import Database, make_engine, migrate, open_database
+from tests import needs
 
 # A fixed "now" for tests that inject time: Saturday 2026-11-28 10:00 UTC.
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
@@ -126,11 +127,9 @@ def _admin(statement: str) -> None:
         conn.execute(statement)
 
 
-def _unreachable(reason: str) -> None:
-    message = f"PostgreSQL at {postgres_admin_url()} is unreachable: {reason}"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message + " (CI=true: the PostgreSQL tests must run)")
-    pytest.skip(message + " (set EXTRACTS_TEST_PG_URL to run these tests)")
+def _unreachable(reason: str) -> NoReturn:
+    needs.missing(f"PostgreSQL at {postgres_admin_url()} is unreachable: {reason}",
+                  remedy="set EXTRACTS_TEST_PG_URL to a server the tests may use")
 
 
 @pytest.fixture(scope="session")

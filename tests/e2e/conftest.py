@@ -5,7 +5,6 @@ Under CI=true a missing Chromium fails the test; on a laptop without it the test
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests import servers
+from tests import needs, servers
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -30,9 +29,8 @@ def chromium_path() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found:
         return found
-    if os.environ.get("CI") == "true":
-        pytest.fail("Chromium is not installed (.ci/run installs Debian's chromium)")
-    pytest.skip("Chromium is not installed; `apt-get install chromium` to run browser tests")
+    needs.missing("Chromium is not installed",
+                  remedy=".ci/run installs Debian's chromium; `apt-get install chromium`")
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from sqlalchemy.pool import NullPool
 from core import runner, schemas, service
 from core.db import Database
 from core.models import Connection
+from tests import needs
 from tests.conftest import NOW
 
 DAYS = [date(2026, 11, 1) + timedelta(days=i) for i in range(10)]
@@ -44,10 +45,8 @@ def require_server(name: str, url: str) -> None:
             conn.execute(sa.text("SELECT 1"))
         engine.dispose()
     except (OSError, sa.exc.SQLAlchemyError) as exc:
-        reason = f"{name} is not reachable at {parsed.host}:{parsed.port}: {exc}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason} (CI=true: a needed server must be running)")
-        pytest.skip(reason)
+        needs.missing(f"{name} is not reachable at {parsed.host}:{parsed.port}: {exc}",
+                      remedy="start the server, or point the test's URL setting at one")
 
 
 @dataclass(frozen=True)
