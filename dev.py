@@ -28,13 +28,26 @@ def _digest(requirements: Path) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _install_faketime_compat() -> None:
+    """Make every Python of .venv import devtools/faketime_compat.py at start-up, so the
+    suite runs under Debian's faketime (see that module); it does nothing otherwise."""
+    [site_packages] = VENV.glob("lib/python3*/site-packages") or VENV.glob("Lib/site-packages")
+    pth = site_packages / "extracts-faketime-compat.pth"
+    wanted = f"{ROOT / 'devtools'}\nimport faketime_compat\n"
+    if not pth.exists() or pth.read_text() != wanted:
+        pth.write_text(wanted)
+
+
 def ensure_environment(requirements: str) -> None:
     """Create .venv and install `requirements` unless the same set is installed already."""
     if sys.version_info < (3, 11):
         sys.exit(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}")
+    if "faketime" in os.environ.get("LD_PRELOAD", ""):
+        os.environ["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"  # for every child; see devtools/
     if not PYTHON.exists():
         print(f"Creating the virtual environment in {VENV} ...", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
+    _install_faketime_compat()
     path = ROOT / requirements
     stamp = VENV / f".installed-{path.stem}"
     digest = _digest(path)
@@ -57,16 +70,20 @@ def run(args: list[str]) -> int:
 
 
 def test(args: list[str]) -> int:
-    """Lint, type-check and run the whole test suite."""
+    """Lint, type-check, check the import contracts and run the whole test suite."""
     ensure_environment("requirements-dev.txt")
     steps = [
-        [str(PYTHON), "-m", "ruff", "check", "."],
-        [str(PYTHON), "-m", "mypy"],
-        [str(PYTHON), "-m", "pytest", *args],
+        ["ruff", "check", "."],
+        ["mypy"],
+        ["lint-imports", "--no-cache"],  # the import contracts in pyproject.toml
+        ["pytest", *args],
     ]
     for step in steps:
-        print("$", " ".join(step[2:]), flush=True)
-        code = subprocess.call(step, cwd=ROOT)
+        print("$", " ".join(step), flush=True)
+        # Modules run with `python -m` (the project on sys.path); lint-imports has no __main__.
+        command = [str(BIN / step[0])] if step[0] == "lint-imports" else \
+            [str(PYTHON), "-m", step[0]]
+        code = subprocess.call([*command, *step[1:]], cwd=ROOT)
         if code != 0:
             return code
     return 0
