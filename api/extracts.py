@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import Body, Query, Request, Response, status
 
@@ -10,11 +10,10 @@ from api.deps import MAX_ID, ExtractId, NowDep, RunId, SessionDep
 from api.models import ExtractRunOut, Paginated, RunRequest, paginated
 from api.routing import BothSlashesRouter
 from core import schemas, service
+from core.vocabulary import ExtractStatus, RunStatus
 
 router = BothSlashesRouter(tags=["extracts"])
 
-RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-ExtractStatus = Literal["active", "syncing", "paused", "error"]
 PageNumber = Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1.")]
 PageSize = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
 OptionalId = Annotated[int | None, Query(ge=1, le=MAX_ID)]

@@ -22,6 +22,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from core.vocabulary import ExtractStatus, RunStatus
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC datetime on every database (SQLite stores naive text)."""
@@ -140,7 +142,7 @@ class Extract(Base):
     additional_params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     sync_historical_data: Mapped[date | None] = mapped_column(Date)
     schedules_limit: Mapped[int] = mapped_column(Integer, default=3)
-    status: Mapped[str] = mapped_column(String(16), default="active", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=ExtractStatus.ACTIVE, index=True)
     is_paused: Mapped[bool] = mapped_column(Boolean, default=False)
     error_text: Mapped[str | None] = mapped_column(Text)
     last_sync: Mapped[datetime | None]
@@ -197,7 +199,7 @@ class Run(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     extract_id: Mapped[int] = mapped_column(ForeignKey("extracts.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default=RunStatus.QUEUED)
     trigger: Mapped[str] = mapped_column(String(16))
     priority: Mapped[int] = mapped_column(Integer, default=0)
     date_from: Mapped[date | None] = mapped_column(Date)

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from core.errors import Invalid, Problem
+from core.vocabulary import ExtractStatus, RunStatus, RunTrigger
 
 T = TypeVar("T")
 
@@ -132,7 +133,7 @@ class ExtractOut(BaseModel):
     account_name: str
     created_at: datetime
     last_sync: datetime | None
-    status: str
+    status: ExtractStatus
     error_text: str | None
     schedules_limit: int
     sync_historical_data: date | None
@@ -151,10 +152,12 @@ class ExtractOut(BaseModel):
 
 
 class RunOut(BaseModel):
+    """One run: its window, outcome and (when asked for) its log."""
+
     id: int
     extract_id: int
-    status: str
-    trigger: str
+    status: RunStatus
+    trigger: RunTrigger
     date_from: date | None
     date_to: date | None
     queued_at: datetime

@@ -39,8 +39,8 @@ class FacadeContract(Contract):
         return ContractCheck(kept=not illegal, metadata={"illegal": illegal})
 
     def render_broken_contract(self, check: ContractCheck) -> None:
-        output.print_error(f"Only {', '.join(sorted(self.facade))} may be imported from "  # type: ignore[attr-defined]
-                           f"{self.package}:", bold=False)
+        facade = ", ".join(sorted(str(name) for name in self.facade))  # type: ignore[attr-defined]
+        output.print_error(f"Only {facade} may be imported from {self.package}:", bold=False)
         output.new_line()
         for importer, imported, lines in check.metadata["illegal"]:
             output.print_error(f"- {importer} -> {imported} (l.{', '.join(map(str, lines))})",

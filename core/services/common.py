@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from core import errors, schedules, schemas
 from core.connectors.base import FieldSpec, TemplateSpec
 from core.models import Base, Extract, Run, Schedule, Template
+from core.vocabulary import ExtractStatus, RunStatus, RunTrigger
 
 M = TypeVar("M", bound=Base)
 
@@ -71,7 +72,8 @@ def extract_out(extract: Extract, now: datetime) -> schemas.ExtractOut:
     return schemas.ExtractOut(
         id=extract.id, title=extract.title, connection_id=extract.connection_id,
         account_id=extract.account_id, account_name=extract.account.name,
-        created_at=extract.created_at, last_sync=extract.last_sync, status=extract.status,
+        created_at=extract.created_at, last_sync=extract.last_sync,
+        status=ExtractStatus(extract.status),
         error_text=extract.error_text, schedules_limit=extract.schedules_limit,
         sync_historical_data=extract.sync_historical_data, template_id=extract.template_id,
         data_table_id=extract.data_table_id, data_table_title=extract.data_table.title,
@@ -86,7 +88,8 @@ def extract_out(extract: Extract, now: datetime) -> schemas.ExtractOut:
 
 def run_out(run: Run, *, with_log: bool = False) -> schemas.RunOut:
     return schemas.RunOut(
-        id=run.id, extract_id=run.extract_id, status=run.status, trigger=run.trigger,
+        id=run.id, extract_id=run.extract_id, status=RunStatus(run.status),
+        trigger=RunTrigger(run.trigger),
         date_from=run.date_from, date_to=run.date_to, queued_at=run.queued_at,
         started_at=run.started_at, finished_at=run.finished_at, rows=run.rows,
         duration_seconds=run.duration_seconds, attempts=run.attempts,
