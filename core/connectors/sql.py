@@ -23,7 +23,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.elements import ColumnElement, quoted_name
 
-from core import errors
+from core import errors, field_types
 from core.connectors import shaping
 from core.connectors.base import (
     AccountSpec,
@@ -36,6 +36,7 @@ from core.connectors.base import (
     TransientError,
 )
 from core.errors import Problem
+from core.field_types import SQL_TYPES
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -48,25 +49,6 @@ SAMPLE_ROWS = 200
 # A URL without a driver gets one that is installed with the product.
 DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg",
                    "mysql": "mysql+pymysql", "mariadb": "mariadb+pymysql"}
-SQL_TYPES: dict[str, type[sa.types.TypeEngine[Any]]] = {
-    "string": sa.Text, "integer": sa.BigInteger, "number": sa.Float, "date": sa.Date,
-    "datetime": sa.DateTime, "boolean": sa.Boolean,
-}
-
-
-def _field_type(sql_type: Any) -> str:
-    """The field type of a reflected column type."""
-    if isinstance(sql_type, sa.Boolean):
-        return "boolean"
-    if isinstance(sql_type, sa.DateTime):
-        return "datetime"
-    if isinstance(sql_type, sa.Date):
-        return "date"
-    if isinstance(sql_type, sa.Integer):
-        return "integer"
-    if isinstance(sql_type, sa.Numeric | sa.Float):
-        return "number"
-    return "string"
 
 
 def _url(config: Mapping[str, Any]) -> URL:
@@ -239,7 +221,7 @@ class SqlDatabase:
             names = inspector.get_table_names(schema=schema) + inspector.get_view_names(
                 schema=schema)
             for name in sorted(names):
-                types = {c["name"]: _field_type(c["type"])
+                types = {c["name"]: field_types.of_sql_type(c["type"])
                          for c in inspector.get_columns(name, schema=schema)}
                 if account_column and account_column not in types:
                     continue
