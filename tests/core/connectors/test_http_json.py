@@ -19,8 +19,9 @@ import pytest
 from sqlalchemy.orm import Session
 
 from core import errors, schemas, service
-from core.connectors import http_json, registry
+from core.connectors import registry
 from core.connectors.base import AccountSpec, FetchRequest, TransientError
+from core.connectors.http_json import transport
 from core.db import Database
 from core.models import Connection, Template
 from core.services.catalog import connection_info
@@ -158,7 +159,7 @@ def api() -> Iterator[Api]:
 def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Waits a 429 asks for, recorded instead of slept."""
     waits: list[float] = []
-    monkeypatch.setattr(http_json, "sleep", waits.append)
+    monkeypatch.setattr(transport, "sleep", waits.append)
     return waits
 
 
