@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -26,7 +26,11 @@ CHUNK_ROWS = 10_000
 
 
 class HttpJson:
-    """Records from an HTTP endpoint that answers JSON."""
+    """Records from an HTTP endpoint that answers JSON.
+
+    `clock` gives the current time (timezone-aware): the sample's and the check's window end
+    on its day, and a Retry-After given as a date is waited out from it.
+    """
 
     name = "http_json"
     title = "HTTP JSON API"
@@ -86,6 +90,9 @@ class HttpJson:
         "required": ["base_url", "endpoint"],
     }
 
+    def __init__(self, *, clock: Callable[[], datetime]) -> None:
+        self.clock = clock
+
     def validate_config(self, config: Mapping[str, Any]) -> list[Problem]:
         """Settings that go together: credentials for the auth, a usable URL and format."""
         problems = []
@@ -114,11 +121,11 @@ class HttpJson:
 
     def check(self, connection: ConnectionInfo) -> str:
         config = connection.config
-        today = datetime.now(UTC).date()
+        today = self._today()
         url = transport.endpoint(config)
         response = transport.get(config, url,
                                  pages.window_params(config, today - timedelta(days=1), today),
-                                 unreachable=SourceError)
+                                 clock=self.clock, unreachable=SourceError)
         found = records.records(response, config)
         return (f"Reached {url}: HTTP {response.status}, "
                 f"{len(found)} record(s) on the first page")
@@ -129,12 +136,12 @@ class HttpJson:
 
     def templates(self, connection: ConnectionInfo) -> list[TemplateSpec]:
         config = connection.config
-        today = datetime.now(UTC).date()
+        today = self._today()
         start = today - timedelta(days=int(config.get("sample_days", 30)) - 1)
         url = transport.endpoint(config)
         response = transport.get(
             config, url, {**pages.window_params(config, start, today), **pages.first_page(config)},
-            unreachable=SourceError)
+            clock=self.clock, unreachable=SourceError)
         sample = [records.flatten(r) for r in records.records(response, config)]
         if not sample:
             raise SourceError(f"{url} returned no records for {start} to {today} "
@@ -160,6 +167,9 @@ class HttpJson:
     def fetch(self, request: FetchRequest) -> FetchResult:
         return FetchResult(chunks=self._chunks(request))
 
+    def _today(self) -> date:
+        return self.clock().astimezone(UTC).date()
+
     def _chunks(self, request: FetchRequest) -> Iterator[pd.DataFrame]:
         config = request.connection.config
         types = {f.name: f.type for f in request.template.fields}
@@ -176,7 +186,7 @@ class HttpJson:
                 frame[name] = stamps.dt.date
             return frame
 
-        for page in pages.pages(config, window):
+        for page in pages.pages(config, window, clock=self.clock):
             pending.extend(records.flatten(r) for r in page)
             if len(pending) >= CHUNK_ROWS:
                 yield frame_of(pending)

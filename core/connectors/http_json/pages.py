@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from datetime import date
+from collections.abc import Callable, Iterator, Mapping
+from datetime import date, datetime
 from typing import Any
 
 from core.connectors.base import SourceError
@@ -30,15 +30,15 @@ def first_page(config: Mapping[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def pages(config: Mapping[str, Any], window: Mapping[str, str]
-          ) -> Iterator[list[dict[str, Any]]]:
+def pages(config: Mapping[str, Any], window: Mapping[str, str], *,
+          clock: Callable[[], datetime]) -> Iterator[list[dict[str, Any]]]:
     """The records of each page, following the configured pagination."""
     mode = config.get("pagination", "none")
     size = int(config.get("page_size", 100))
     url = transport.endpoint(config)
     params: dict[str, Any] = {**window, **first_page(config)}
     for _ in range(int(config.get("max_pages", 100_000))):
-        response = transport.get(config, url, params)
+        response = transport.get(config, url, params, clock=clock)
         page = records.records(response, config)
         yield page
         if mode == "none" or not page:

@@ -7,9 +7,9 @@ import re
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
@@ -54,8 +54,12 @@ def endpoint(config: Mapping[str, Any]) -> str:
 
 
 def get(config: Mapping[str, Any], url: str, params: Mapping[str, Any], *,
-        unreachable: type[Exception] = TransientError) -> Response:
-    """One GET, 429s waited out; errors as TransientError or SourceError naming the fix."""
+        clock: Callable[[], datetime], unreachable: type[Exception] = TransientError
+        ) -> Response:
+    """One GET, 429s waited out; errors as TransientError or SourceError naming the fix.
+
+    `clock` gives the current time, to wait until a Retry-After given as a date.
+    """
     params = dict(params)
     if config.get("auth") == "query_param":
         params[_key_name(config)] = str(config["token"])
@@ -81,7 +85,7 @@ def get(config: Mapping[str, Any], url: str, params: Mapping[str, Any], *,
             raise TransientError(f"{shown} dropped the connection: {exc}") from None
         status = response.status
         if status == 429:
-            wait = _retry_after(response.headers.get("Retry-After"), attempt)
+            wait = _retry_after(response.headers.get("Retry-After"), attempt, clock)
             if attempt == retries or wait > MAX_RETRY_AFTER:
                 raise TransientError(f"{shown} is rate limiting (HTTP 429, retry after "
                                      f"{wait:.0f}s) after {attempt + 1} attempt(s)")
@@ -135,14 +139,14 @@ def _send(url: str, headers: Mapping[str, str], timeout: float) -> Response:
             return Response(error.code, dict(error.headers.items()), error.read(), url)
 
 
-def _retry_after(value: str | None, attempt: int) -> float:
+def _retry_after(value: str | None, attempt: int, clock: Callable[[], datetime]) -> float:
     """Seconds a 429 asks to wait: Retry-After as seconds or an HTTP date, else backoff."""
     if value:
         try:
             return max(0.0, float(value))
         except ValueError:
             try:
-                return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC))
+                return max(0.0, (parsedate_to_datetime(value) - clock())
                            .total_seconds())
             except (TypeError, ValueError):
                 pass
