@@ -16,7 +16,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     Column,
     Date,
@@ -27,21 +26,16 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Table,
-    Text,
     func,
     inspect,
     select,
     text,
 )
-from sqlalchemy.types import TypeEngine
 
 from core import errors
 from core.connectors.base import FieldSpec
+from core.field_types import SQL_TYPES
 
-SQL_TYPES: dict[str, type[TypeEngine[Any]]] = {
-    "string": Text, "integer": BigInteger, "number": Float, "date": Date,
-    "datetime": DateTime, "boolean": Boolean,
-}
 SYSTEM_COLUMNS: tuple[FieldSpec, ...] = (
     FieldSpec("account_id", "string", "dimension"),
     FieldSpec("account_name", "string", "dimension"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from core import errors
 from core.connectors.base import Connector
 from core.connectors.files import Files
@@ -10,6 +12,11 @@ from core.connectors.sample_ads import SampleAds
 from core.connectors.sql import SqlDatabase
 
 _CONNECTORS: dict[str, Connector] = {}
+
+
+def _wall_clock() -> datetime:
+    """The time now, in UTC: the clock the registered connectors run on."""
+    return datetime.now(UTC)
 
 
 def register(connector: Connector) -> None:
@@ -35,4 +42,4 @@ def names() -> list[str]:
 register(SampleAds())
 register(SqlDatabase())
 register(Files())
-register(HttpJson())
+register(HttpJson(clock=_wall_clock))

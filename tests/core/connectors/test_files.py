@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from core import errors, schemas, service
 from core.connectors import files as files_connector
 from core.connectors.base import AccountSpec, FetchRequest, Filter
+from core.connectors.files import plan as files_plan
 from core.db import Database
 from core.models import Connection, Template
 from core.services.catalog import connection_info
@@ -143,7 +144,7 @@ def test_parquet_statistics_skip_files_and_row_groups_outside_the_window(
                        (Filter("clicks", "gte", 0),))
     dataset = ds.dataset([str(tmp_path / "old.parquet"), str(tmp_path / "sorted.parquet")],
                          format="parquet")
-    plan = files_connector._plan(request, dataset.schema, {})
+    plan = files_plan.for_fetch(request, dataset.schema, {})
 
     # What the scanner reads: the row groups whose min/max statistics meet the filter.
     kept = {Path(fragment.path).name: [g.row_groups[0].id

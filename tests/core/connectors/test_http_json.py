@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -19,8 +20,9 @@ import pytest
 from sqlalchemy.orm import Session
 
 from core import errors, schemas, service
-from core.connectors import http_json, registry
-from core.connectors.base import AccountSpec, FetchRequest, TransientError
+from core.connectors import registry
+from core.connectors.base import AccountSpec, ConnectionInfo, FetchRequest, TransientError
+from core.connectors.http_json import HttpJson, transport
 from core.db import Database
 from core.models import Connection, Template
 from core.services.catalog import connection_info
@@ -106,6 +108,11 @@ class Api:
             if self.calls[path] <= 2:
                 return 429, {"Retry-After": "7"}, b"{}"
             return ok(window())
+        if path == "/v1/limited_until":  # 429 until 42 seconds after NOW, then the records
+            if self.calls[path] <= 1:
+                until = format_datetime(NOW + timedelta(seconds=42), usegmt=True)
+                return 429, {"Retry-After": until}, b"{}"
+            return ok(window())
         if path == "/v1/events":  # a timestamp; the server ignores the window (some do)
             return ok([{"id": n, "at": f"{day.isoformat()}T23:30:00Z"}
                        for n, day in enumerate(DAYS)])
@@ -158,7 +165,7 @@ def api() -> Iterator[Api]:
 def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Waits a 429 asks for, recorded instead of slept."""
     waits: list[float] = []
-    monkeypatch.setattr(http_json, "sleep", waits.append)
+    monkeypatch.setattr(transport, "sleep", waits.append)
     return waits
 
 
@@ -256,6 +263,31 @@ def test_a_429_is_waited_out_as_retry_after_says(
 
     assert no_sleep == [7.0, 7.0]
     assert sum(len(c) for c in chunks) == 6
+
+
+def test_a_429_until_a_date_is_waited_out_from_the_clock(
+        session: Session, api: Api, no_sleep: list[float]) -> None:
+    connection = connect(session, api, "/v1/offset", auth="api_key_header",
+                         key_name="X-Token", token=TOKEN)
+    request = _with(_request(session, connection.id), endpoint="/v1/limited_until")
+
+    chunks = list(HttpJson(clock=lambda: NOW).fetch(request).chunks)
+
+    assert no_sleep == [42.0]
+    assert sum(len(c) for c in chunks) == 6
+
+
+def test_the_sample_and_the_check_ask_for_days_up_to_the_clocks_today(api: Api) -> None:
+    source = HttpJson(clock=lambda: NOW)
+    connection = ConnectionInfo(id=1, datasource="http_json", secrets={}, config={
+        "base_url": api.url, "endpoint": "/v1/offset", "auth": "api_key_header",
+        "key_name": "X-Token", "token": TOKEN, "sample_days": 30})
+
+    source.templates(connection)
+    source.check(connection)
+
+    assert [(q["date_from"], q["date_to"]) for _, q, _ in api.seen] == [
+        ("2026-10-30", "2026-11-28"), ("2026-11-27", "2026-11-28")]
 
 
 def _request(session: Session, connection_id: int) -> FetchRequest:

@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 from core import errors, schemas, service
 from core.connectors import registry
 from core.connectors.base import AccountSpec, FetchRequest, Filter
-from core.connectors.sql import add_query_template, build_query
+from core.connectors.sql.query import build_query
 from core.db import Database
 from core.models import Connection
 from core.services.catalog import connection_info
+from core.services.query_templates import add_query_template
 from tests.conftest import NOW
 from tests.core.connectors.conftest import (
     DAYS,
@@ -173,6 +174,19 @@ def test_a_bad_custom_query_is_refused_and_names_the_problem(
         add_query_template(session=session, connection_id=connection.id, name="x",
                            sql="SELECT account FROM ad_stats", date_column="account")
     assert "'account' is not a date or timestamp column" in str(no_date.value)
+
+
+def test_a_custom_query_with_two_columns_of_one_name_is_refused(
+        session: Session, pg_source: SourceDb) -> None:
+    # PostgreSQL returns both columns under one name (SQLite renames the second one).
+    seed(pg_source)
+    connection = connect(session, pg_source)
+    with pytest.raises(errors.Invalid) as twice:
+        add_query_template(session=session, connection_id=connection.id, name="x",
+                           sql=f"SELECT day, clicks AS day FROM {pg_source.table('ad_stats')}")
+    assert twice.value.for_field("sql") == [
+        "the query returns two columns of the same name; give each column its own alias"]
+    assert service.list_query_templates(session=session, connection_id=connection.id) == []
 
 
 def test_the_query_quotes_identifiers_and_binds_every_value(

@@ -1,0 +1,47 @@
+"""The database of a sql connection: its URL, an engine on it, and its name in messages."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.pool import NullPool
+
+from core.connectors.base import SourceError
+
+# A URL without a driver gets one that is installed with the product.
+DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg",
+                   "mysql": "mysql+pymysql", "mariadb": "mariadb+pymysql"}
+
+
+def url_of(config: Mapping[str, Any]) -> URL:
+    """The connection's URL with a default driver and its password (kept apart in config)."""
+    url = make_url(str(config["url"]))
+    if url.drivername in DEFAULT_DRIVERS:
+        url = url.set(drivername=DEFAULT_DRIVERS[url.drivername])
+    if config.get("password"):
+        url = url.set(password=str(config["password"]))
+    return url
+
+
+def engine_of(config: Mapping[str, Any]) -> Engine:
+    """An engine without a pool; SourceError when a SQLite file is missing."""
+    url = url_of(config)
+    if url.get_backend_name() == "sqlite":
+        path = url.database or ""
+        if path in ("", ":memory:") or not Path(path).is_file():
+            raise SourceError(f"SQLite database file {path or '(none)'} is missing: check the "
+                              "path in the URL (sqlite:////absolute/path/to/file.db)")
+    # One connection at a time per fetch or check; nothing pooled between runs.
+    return sa.create_engine(url, poolclass=NullPool)
+
+
+def where(url: URL) -> str:
+    """The database as messages name it: a SQLite file, or a database on a host."""
+    if url.get_backend_name() == "sqlite":
+        return f"SQLite file {url.database}"
+    port = f":{url.port}" if url.port else ""
+    return f"{url.get_backend_name()} database {url.database!r} at {url.host}{port}"
