@@ -17,9 +17,9 @@ from fastapi.responses import RedirectResponse
 
 from api import auth, catalog, errors, extracts
 from api.deps import Backend, require_key
+from core.clock import utcnow
 from core.config import get_settings
 from core.db import Database, open_database
-from core.services.common import utcnow
 
 log = logging.getLogger(__name__)
 

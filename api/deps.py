@@ -12,8 +12,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from core import errors, schemas, service
+from core.clock import utcnow
 from core.db import Database
-from core.services.common import utcnow
 
 # Ids are 32-bit integers on every database; a larger one is bad input, not a server error.
 MAX_ID = 2**31 - 1

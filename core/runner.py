@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from core import errors, filters, schemas
+from core.clock import utcnow
 from core.connectors import registry
 from core.connectors.base import (
     AccountSpec,
@@ -25,14 +26,7 @@ from core.connectors.base import (
 from core.db import Database
 from core.models import Run
 from core.services.catalog import connection_info
-from core.services.common import (
-    field_specs,
-    load,
-    refresh_status,
-    run_out,
-    template_spec,
-    utcnow,
-)
+from core.services.common import field_specs, load, refresh_status, run_out, template_spec
 from core.warehouse import Window
 
 HEARTBEAT_SECONDS = 5.0

@@ -42,11 +42,12 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.dml import Update
 
 from core import errors, runner, schedules
+from core.clock import utcnow
 from core.config import Settings, get_settings
 from core.db import Database, open_database
 from core.models import Connection, Extract, Lease, Run, Schedule, ScheduleFire, Template
 from core.services import runs as run_service
-from core.services.common import PRIORITY, refresh_status, schedule_dict, utcnow
+from core.services.common import PRIORITY, refresh_status, schedule_dict
 
 log = logging.getLogger(__name__)
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from core import errors
+from core import clock, errors
 from core.connectors.base import Connector
 from core.connectors.files import Files
 from core.connectors.http_json import HttpJson
@@ -12,11 +10,6 @@ from core.connectors.sample_ads import SampleAds
 from core.connectors.sql import SqlDatabase
 
 _CONNECTORS: dict[str, Connector] = {}
-
-
-def _wall_clock() -> datetime:
-    """The time now, in UTC: the clock the registered connectors run on."""
-    return datetime.now(UTC)
 
 
 def register(connector: Connector) -> None:
@@ -42,4 +35,4 @@ def names() -> list[str]:
 register(SampleAds())
 register(SqlDatabase())
 register(Files())
-register(HttpJson(clock=_wall_clock))
+register(HttpJson(clock=clock.utcnow))

@@ -15,8 +15,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from core import errors, schemas
+from core.clock import utcnow
 from core.models import ApiKey, ApiToken
-from core.services.common import utcnow
 
 TOKEN_LIFETIME = timedelta(minutes=30)
 # last_used_at is written at most this often per key, so reads do not all turn into writes.

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import errors, schemas
+from core.clock import utcnow
 from core.connectors import registry
 from core.connectors.base import (
     ConnectionInfo,
@@ -21,7 +22,7 @@ from core.connectors.base import (
 )
 from core.db import database_of
 from core.models import Account, AppState, Connection, DataTable, Extract, Template
-from core.services.common import load, utcnow
+from core.services.common import load
 
 
 def list_datasources() -> list[schemas.DatasourceOut]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -18,10 +18,6 @@ M = TypeVar("M", bound=Base)
 ACTIVE_RUN_STATUSES = ("queued", "running")
 FINISHED_RUN_STATUSES = ("succeeded", "failed")
 PRIORITY = {"manual": 0, "retry": 1, "schedule": 2, "backfill": 3}
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def load(session: Session, model: type[M], id_: int, what: str) -> M:

@@ -8,9 +8,10 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.clock import utcnow
 from core.db import database_of
 from core.models import DataTable, Extract, Lease, Run
-from core.services.common import FINISHED_RUN_STATUSES, load, utcnow
+from core.services.common import FINISHED_RUN_STATUSES, load
 from core.services.runs import extract_today, lookback_of
 from core.worker import SCHEDULER_LEASE
 

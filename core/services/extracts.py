@@ -11,18 +11,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from core import errors, filters, schedules, schemas
+from core.clock import utcnow
 from core.connectors.base import validate_options
 from core.db import database_of
 from core.errors import Problem
 from core.models import Account, DataTable, Extract, Run, Schedule, Template
-from core.services.common import (
-    extract_out,
-    field_specs,
-    load,
-    refresh_status,
-    schedule_dict,
-    utcnow,
-)
+from core.services.common import extract_out, field_specs, load, refresh_status, schedule_dict
 from core.services.runs import cancel_queued_backfill, queue_backfill
 from core.warehouse import SYSTEM_NAMES, table_name_for
 

@@ -25,9 +25,10 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from core import errors, schedules, schemas
+from core.clock import utcnow
 from core.db import database_of
 from core.models import Connection, DataTable, Extract, Run, Schedule
-from core.services.common import ACTIVE_RUN_STATUSES, FINISHED_RUN_STATUSES, load, run_out, utcnow
+from core.services.common import ACTIVE_RUN_STATUSES, FINISHED_RUN_STATUSES, load, run_out
 from core.services.runs import extract_today, queue_runs, windows
 
 RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")

@@ -9,16 +9,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import errors, schedules, schemas
+from core.clock import utcnow
 from core.db import database_of
 from core.models import Extract, Run
-from core.services.common import (
-    ACTIVE_RUN_STATUSES,
-    PRIORITY,
-    load,
-    refresh_status,
-    run_out,
-    utcnow,
-)
+from core.services.common import ACTIVE_RUN_STATUSES, PRIORITY, load, refresh_status, run_out
 
 MAX_ATTEMPTS = 3
 

@@ -22,12 +22,12 @@ import pytest
 from sqlalchemy import func, select, text, update
 
 from core import runner, service, worker
+from core.clock import utcnow
 from core.connectors import registry
 from core.connectors.base import FetchRequest, FetchResult
 from core.db import Database, open_database
 from core.models import Connection, Run
 from core.services import history
-from core.services.common import utcnow
 from core.services.history import HistoryQuery
 from tests.conftest import NOW, make_extract, make_settings
 

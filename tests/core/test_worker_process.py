@@ -17,9 +17,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core import schemas, service
+from core.clock import utcnow
 from core.db import Database
 from core.models import Run
-from core.services.common import utcnow
 from tests.conftest import make_extract
 
 pytestmark = pytest.mark.slow
