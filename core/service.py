@@ -1,11 +1,16 @@
 """The facade: every read and write that pages, routes and jobs need.
 
 Callers use `from core import service` and `service.create_extracts(session=..., ...)`.
-The functions live in core/services/, split by aggregate.
+The functions live in core/services/, split by aggregate. The read models and types those
+functions take and return (HistoryQuery, Headline, Coverage, ...), opening the database and
+starting the embedded worker are here too, so that the dashboard needs no other way in.
 """
 
+from core.db import Database, open_database
 from core.services.catalog import (
+    connection_datasources,
     create_connection,
+    data_table_csv,
     get_connection,
     get_data_table,
     get_template,
@@ -23,6 +28,7 @@ from core.services.catalog import (
 from core.services.extracts import (
     create_extracts,
     delete_extract,
+    extract_titles,
     get_extract,
     list_extracts,
     patch_extract,
@@ -31,11 +37,16 @@ from core.services.extracts import (
     update_extract,
 )
 from core.services.history import (
+    Anomaly,
+    Coverage,
+    Headline,
+    HistoryQuery,
     coverage,
     daily_durations,
     daily_rows_by_table,
     daily_runs,
     day_timeline,
+    default_query,
     failure_groups,
     fill_gaps,
     freshness,
@@ -44,19 +55,38 @@ from core.services.history import (
     volume_anomalies,
 )
 from core.services.query_templates import add_query_template, list_query_templates
-from core.services.runs import cancel_run, get_run, list_runs, run_extract
+from core.services.runs import (
+    cancel_run,
+    get_run,
+    last_run_rows,
+    list_runs,
+    run_extract,
+    run_window,
+)
+from core.services.workers import schedule_firer
+from core.worker import Worker, start_embedded
 
 __all__ = [
+    "Anomaly",
+    "Coverage",
+    "Database",
+    "Headline",
+    "HistoryQuery",
+    "Worker",
     "add_query_template",
     "cancel_run",
+    "connection_datasources",
     "coverage",
     "create_connection",
     "create_extracts",
     "daily_durations",
     "daily_rows_by_table",
     "daily_runs",
+    "data_table_csv",
     "day_timeline",
+    "default_query",
     "delete_extract",
+    "extract_titles",
     "failure_groups",
     "fill_gaps",
     "freshness",
@@ -66,6 +96,7 @@ __all__ = [
     "get_run",
     "get_template",
     "headline",
+    "last_run_rows",
     "list_accounts",
     "list_connections",
     "list_data_tables",
@@ -74,13 +105,17 @@ __all__ = [
     "list_query_templates",
     "list_runs",
     "list_templates",
+    "open_database",
     "patch_extract",
     "pause_extract",
     "preview_rows",
     "refresh_accounts",
     "run_anomalies",
     "run_extract",
+    "run_window",
+    "schedule_firer",
     "seed_demo",
+    "start_embedded",
     "sync_templates",
     "test_connection",
     "unpause_extract",
