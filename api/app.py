@@ -17,9 +17,8 @@ from fastapi.responses import RedirectResponse
 
 from api import auth, catalog, errors, extracts
 from api.deps import Backend, require_key
-from core.clock import utcnow
+from core import service
 from core.config import get_settings
-from core.db import Database, open_database
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +49,11 @@ def create_api(backend: Backend) -> FastAPI:
     return api
 
 
-def _start_embedded_worker(db: Database) -> Callable[[], Any] | None:
-    """Start core.worker's embedded worker (once per process); return how to stop it."""
-    try:
-        from core import worker
-    except ImportError:  # a checkout without the worker: serve the API alone
-        log.warning("core.worker is missing; runs stay queued until a worker runs")
+def _start_embedded_worker(db: service.Database) -> Callable[[], Any] | None:
+    """Start the embedded worker (once per process); return how to stop it."""
+    if service.start_embedded(db) is None:
         return None
-    if worker.start_embedded(db) is None:
-        return None
-    return worker.stop_embedded
+    return service.stop_embedded
 
 
 @contextlib.asynccontextmanager
@@ -68,7 +62,7 @@ async def serve(backend: Backend) -> AsyncIterator[None]:
     if backend.db is not None:
         yield
         return
-    db = backend.db = open_database(get_settings())
+    db = backend.db = service.open_database(get_settings())
     stop_worker = _start_embedded_worker(db) if db.settings.embedded_worker else None
     try:
         yield
@@ -79,8 +73,8 @@ async def serve(backend: Backend) -> AsyncIterator[None]:
         db.dispose()
 
 
-def create_app(db: Database | None = None, *,
-               clock: Callable[[], datetime] = utcnow) -> FastAPI:
+def create_app(db: service.Database | None = None, *,
+               clock: Callable[[], datetime] = service.utcnow) -> FastAPI:
     """The whole app: the API mounted at /api. Without `db`, the lifespan opens the
     configured database (and starts the embedded worker if enabled)."""
     backend = Backend(db=db, clock=clock)

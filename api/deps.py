@@ -12,8 +12,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from core import errors, schemas, service
-from core.clock import utcnow
-from core.db import Database
 
 # Ids are 32-bit integers on every database; a larger one is bad input, not a server error.
 MAX_ID = 2**31 - 1
@@ -23,10 +21,10 @@ MAX_ID = 2**31 - 1
 class Backend:
     """The database the API serves (opened by the app's lifespan unless given) and its clock."""
 
-    db: Database | None = None
-    clock: Callable[[], datetime] = field(default=utcnow)
+    db: service.Database | None = None
+    clock: Callable[[], datetime] = field(default=service.utcnow)
 
-    def database(self) -> Database:
+    def database(self) -> service.Database:
         if self.db is None:
             raise RuntimeError("the API's database is not open; serve the app with its lifespan")
         return self.db

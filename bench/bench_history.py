@@ -172,7 +172,7 @@ def query_plan(db: Database, now: datetime) -> list[str]:
     with db.session() as session:
         day = history.local_day(session, Run.queued_at, query.tz, *query.bounds())
         stmt = (select(day, Run.status, func.count(), func.sum(Run.rows))
-                .where(*history._run_filters(query)).group_by(day, Run.status))
+                .where(*history.run_filters(query)).group_by(day, Run.status))
         compiled = stmt.compile(session.get_bind(), compile_kwargs={"literal_binds": True})
         return [row[-1] for row in session.connection().exec_driver_sql(
             f"EXPLAIN QUERY PLAN {compiled}")]

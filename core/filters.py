@@ -11,20 +11,7 @@ import pandas as pd
 
 from core.connectors.base import FieldSpec, Filter
 from core.errors import Problem
-
-COMMON = ("eq", "ne", "in", "not_in", "is_null", "is_not_null")
-ORDERED = ("gt", "gte", "lt", "lte", "between")
-TEXT = ("contains", "not_contains", "starts_with", "ends_with")
-OPERATORS: dict[str, tuple[str, ...]] = {
-    "string": COMMON + TEXT,
-    "integer": COMMON + ORDERED,
-    "number": COMMON + ORDERED,
-    "date": COMMON + ORDERED,
-    "datetime": COMMON + ORDERED,
-    "boolean": ("eq", "ne", "is_null", "is_not_null"),
-}
-NO_VALUE = ("is_null", "is_not_null")
-LIST_VALUE = ("in", "not_in")
+from core.vocabulary import LIST_VALUE, NO_VALUE, OPERATORS
 
 
 def _scalar(type_: str, value: Any) -> Any:

@@ -189,7 +189,7 @@ class Run(Base):
         Index("ix_runs_queue", "status", "priority", "id"),
         Index("ix_runs_extract_status", "extract_id", "status"),
         Index("ix_runs_queued_at", "queued_at"),
-        # Covering indexes of the history aggregations (core/services/history.py).
+        # Covering indexes of the history aggregations (core/services/history/).
         Index("ix_runs_history", "queued_at", "status", "extract_id", "trigger", "rows",
               "duration_seconds", "date_from", "date_to"),
         Index("ix_runs_extract_finished", "extract_id", "status", "finished_at", "queued_at",
@@ -257,6 +257,10 @@ class ApiToken(Base):
     expires_at: Mapped[datetime]
 
     api_key: Mapped[ApiKey] = relationship()
+
+
+# The lease of the one process that fires schedules.
+SCHEDULER_LEASE = "scheduler"
 
 
 class Lease(Base):

@@ -13,10 +13,8 @@ from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 from core.errors import Problem
+from core.vocabulary import EVERY_HOURS, FREQUENCIES, WEEKDAYS
 
-FREQUENCIES = ("hourly", "daily", "weekly", "monthly", "cron")
-EVERY_HOURS = (1, 2, 3, 4, 6, 8, 12)
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 LOOKBACK_PRESETS = {"live": "1 day", "default": "the template's default",
                     "max": "the template's depth limit"}
 MAX_LOOKBACK_DAYS = 3650

@@ -1,9 +1,13 @@
 """The facade: every read and write that pages, routes and jobs need.
 
 Callers use `from core import service` and `service.create_extracts(session=..., ...)`.
-The functions live in core/services/, split by aggregate.
+The functions live in core/services/, split by aggregate. The read models and types those
+functions take and return (HistoryQuery, Headline, Coverage, ...), opening the database and
+starting the embedded worker are here too, so that the dashboard needs no other way in.
 """
 
+from core.clock import utcnow
+from core.db import Database, open_database
 from core.services.apikeys import (
     authenticate,
     create_api_key,
@@ -12,7 +16,9 @@ from core.services.apikeys import (
     revoke_api_key,
 )
 from core.services.catalog import (
+    connection_datasources,
     create_connection,
+    data_table_csv,
     get_connection,
     get_data_table,
     get_template,
@@ -30,6 +36,7 @@ from core.services.catalog import (
 from core.services.extracts import (
     create_extracts,
     delete_extract,
+    extract_titles,
     get_extract,
     list_extracts,
     patch_extract,
@@ -38,11 +45,16 @@ from core.services.extracts import (
     update_extract,
 )
 from core.services.history import (
+    Anomaly,
+    Coverage,
+    Headline,
+    HistoryQuery,
     coverage,
     daily_durations,
     daily_rows_by_table,
     daily_runs,
     day_timeline,
+    default_query,
     failure_groups,
     fill_gaps,
     freshness,
@@ -51,12 +63,28 @@ from core.services.history import (
     volume_anomalies,
 )
 from core.services.query_templates import add_query_template, list_query_templates
-from core.services.runs import cancel_run, get_run, list_runs, run_extract
+from core.services.runs import (
+    cancel_run,
+    get_run,
+    last_run_rows,
+    list_runs,
+    run_extract,
+    run_window,
+)
+from core.services.workers import schedule_firer
+from core.worker import Worker, start_embedded, stop_embedded
 
 __all__ = [
+    "Anomaly",
+    "Coverage",
+    "Database",
+    "Headline",
+    "HistoryQuery",
+    "Worker",
     "add_query_template",
     "authenticate",
     "cancel_run",
+    "connection_datasources",
     "coverage",
     "create_api_key",
     "create_connection",
@@ -64,8 +92,11 @@ __all__ = [
     "daily_durations",
     "daily_rows_by_table",
     "daily_runs",
+    "data_table_csv",
     "day_timeline",
+    "default_query",
     "delete_extract",
+    "extract_titles",
     "failure_groups",
     "fill_gaps",
     "freshness",
@@ -76,6 +107,7 @@ __all__ = [
     "get_template",
     "headline",
     "issue_token",
+    "last_run_rows",
     "list_accounts",
     "list_api_keys",
     "list_connections",
@@ -85,6 +117,7 @@ __all__ = [
     "list_query_templates",
     "list_runs",
     "list_templates",
+    "open_database",
     "patch_extract",
     "pause_extract",
     "preview_rows",
@@ -92,10 +125,15 @@ __all__ = [
     "revoke_api_key",
     "run_anomalies",
     "run_extract",
+    "run_window",
+    "schedule_firer",
     "seed_demo",
+    "start_embedded",
+    "stop_embedded",
     "sync_templates",
     "test_connection",
     "unpause_extract",
     "update_extract",
+    "utcnow",
     "volume_anomalies",
 ]

@@ -1,4 +1,5 @@
-"""The product's words, defined once: extract and run statuses, run triggers, log levels.
+"""The product's words, defined once: extract and run statuses, run triggers, log levels,
+schedule frequencies and weekdays, filter operators.
 
 Members are `StrEnum`s, so they compare equal to the strings stored in the database and sent
 over the API; the dashboard's labels and colours map from them.
@@ -52,3 +53,69 @@ FINISHED_RUN_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED)
 # Claim order among queued runs: what a person asked for goes first, catching up goes last.
 PRIORITY = {RunTrigger.MANUAL: 0, RunTrigger.RETRY: 1, RunTrigger.SCHEDULE: 2,
             RunTrigger.BACKFILL: 3}
+
+
+class Frequency(StrEnum):
+    """How often a schedule fires."""
+
+    HOURLY = "hourly"
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+    CRON = "cron"
+
+
+class Weekday(StrEnum):
+    """A weekly schedule's day, Monday first (its position is the stored number, 0-6)."""
+
+    MON = "mon"
+    TUE = "tue"
+    WED = "wed"
+    THU = "thu"
+    FRI = "fri"
+    SAT = "sat"
+    SUN = "sun"
+
+
+FREQUENCIES = tuple(Frequency)
+WEEKDAYS = tuple(Weekday)
+# The hours an hourly schedule may fire every (divisors of a day).
+EVERY_HOURS = (1, 2, 3, 4, 6, 8, 12)
+
+
+class Operator(StrEnum):
+    """How a row filter compares a field with its value."""
+
+    EQ = "eq"
+    NE = "ne"
+    IN = "in"
+    NOT_IN = "not_in"
+    IS_NULL = "is_null"
+    IS_NOT_NULL = "is_not_null"
+    GT = "gt"
+    GTE = "gte"
+    LT = "lt"
+    LTE = "lte"
+    BETWEEN = "between"
+    CONTAINS = "contains"
+    NOT_CONTAINS = "not_contains"
+    STARTS_WITH = "starts_with"
+    ENDS_WITH = "ends_with"
+
+
+_COMMON = (Operator.EQ, Operator.NE, Operator.IN, Operator.NOT_IN, Operator.IS_NULL,
+           Operator.IS_NOT_NULL)
+_ORDERED = (Operator.GT, Operator.GTE, Operator.LT, Operator.LTE, Operator.BETWEEN)
+_TEXT = (Operator.CONTAINS, Operator.NOT_CONTAINS, Operator.STARTS_WITH, Operator.ENDS_WITH)
+# The operators that fit each field type, in the order a form offers them.
+OPERATORS: dict[str, tuple[Operator, ...]] = {
+    "string": _COMMON + _TEXT,
+    "integer": _COMMON + _ORDERED,
+    "number": _COMMON + _ORDERED,
+    "date": _COMMON + _ORDERED,
+    "datetime": _COMMON + _ORDERED,
+    "boolean": (Operator.EQ, Operator.NE, Operator.IS_NULL, Operator.IS_NOT_NULL),
+}
+# Operators that take no value; operators that take a list of values.
+NO_VALUE = (Operator.IS_NULL, Operator.IS_NOT_NULL)
+LIST_VALUE = (Operator.IN, Operator.NOT_IN)

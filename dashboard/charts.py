@@ -12,12 +12,13 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.services.history import RUN_STATUSES, Coverage
+from core import service
+from core.vocabulary import RunStatus
 from dashboard import display
 
 SHADES = {"green": "#1f9d55", "red": "#d64545", "blue": "#2b7bd6", "gray": "#9aa3ad",
           "orange": "#f08c00"}
-STATUS_COLOURS = {status: SHADES[display.RUN_STATUS_COLOURS[status]] for status in RUN_STATUSES}
+STATUS_COLOURS: dict[str, str] = {s: SHADES[display.RUN_STATUS_COLOURS[s]] for s in RunStatus}
 QUEUE_WAIT_COLOUR = "#d5dae0"
 ANOMALY_COLOUR = "#7b3fe4"
 P50_COLOUR, P95_COLOUR = "#2b7bd6", "#f08c00"
@@ -44,7 +45,7 @@ def runs_by_status(daily: pd.DataFrame) -> go.Figure:
         go.Bar(x=list(daily["day"]), y=list(daily[status]), name=status,
                marker_color=STATUS_COLOURS[status],
                hovertemplate=f"{status}: %{{y}}<extra></extra>")
-        for status in RUN_STATUSES])
+        for status in RunStatus])
     return _layout(fig, "Runs per day by status", "Day", "Runs", barmode="stack")
 
 
@@ -148,10 +149,10 @@ def timeline(runs: pd.DataFrame, now: datetime) -> go.Figure:
     wait_base: list[datetime] = []
     wait_y: list[str] = []
     wait_hover: list[str] = []
-    run_x: dict[str, list[float]] = {s: [] for s in RUN_STATUSES}
-    run_base: dict[str, list[datetime]] = {s: [] for s in RUN_STATUSES}
-    run_y: dict[str, list[str]] = {s: [] for s in RUN_STATUSES}
-    run_hover: dict[str, list[str]] = {s: [] for s in RUN_STATUSES}
+    run_x: dict[str, list[float]] = {s: [] for s in RunStatus}
+    run_base: dict[str, list[datetime]] = {s: [] for s in RunStatus}
+    run_y: dict[str, list[str]] = {s: [] for s in RunStatus}
+    run_hover: dict[str, list[str]] = {s: [] for s in RunStatus}
     for r in _records(runs):
         queued: datetime = r["queued_at"]
         started: datetime | None = None if _missing(r["started_at"]) else r["started_at"]
@@ -178,7 +179,7 @@ def timeline(runs: pd.DataFrame, now: datetime) -> go.Figure:
                      hoverinfo="text")]
     traces += [go.Bar(x=run_x[s], base=run_base[s], y=run_y[s], orientation="h", name=s,
                       marker_color=STATUS_COLOURS[s], hovertext=run_hover[s], hoverinfo="text")
-               for s in RUN_STATUSES if run_x[s]]
+               for s in RunStatus if run_x[s]]
     fig = go.Figure(traces)
     peak = peak_concurrency(runs, now) if not runs.empty else 0
     fig = _layout(fig, f"Runs of the day: queue wait and run time (at most {peak} at once)",
@@ -189,7 +190,7 @@ def timeline(runs: pd.DataFrame, now: datetime) -> go.Figure:
     return fig
 
 
-def coverage_state(coverage: Coverage, day: date) -> str:
+def coverage_state(coverage: service.Coverage, day: date) -> str:
     """'loaded', 'loading', 'missing' or 'outside' (before the start or after today)."""
     if day in coverage.loaded:
         return "loaded"
@@ -200,7 +201,7 @@ def coverage_state(coverage: Coverage, day: date) -> str:
     return "outside"
 
 
-def coverage_calendar(coverage: Coverage) -> go.Figure:
+def coverage_calendar(coverage: service.Coverage) -> go.Figure:
     """A calendar heatmap (weeks across, weekdays down) of the dates loaded, being loaded and
     missing between the extract's start and today."""
     first = min([coverage.start or coverage.today, *coverage.loaded])

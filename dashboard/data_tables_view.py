@@ -5,7 +5,6 @@ from __future__ import annotations
 import streamlit as st
 
 from core import schemas, service
-from core.services import dashboard_queries
 from dashboard import navigation, state
 
 PREVIEW_ROWS = 100
@@ -17,8 +16,7 @@ def card(table: schemas.DataTableOut) -> None:
         st.subheader(table.title)
         st.caption(f"{table.template_title} · {table.row_count:,} rows · warehouse table "
                    f"`{table.table_name}`")
-        titles = state.call(dashboard_queries.extract_titles,
-                            extract_ids=table.extract_ids) or {}
+        titles = state.call(service.extract_titles, extract_ids=table.extract_ids) or {}
         with st.container(horizontal=True):
             for extract_id in table.extract_ids:
                 st.page_link(navigation.EXTRACT,
@@ -40,7 +38,7 @@ def card(table: schemas.DataTableOut) -> None:
 
         def csv() -> str:
             with database.session() as s:
-                return dashboard_queries.data_table_csv(session=s, data_table_id=table.id)
+                return service.data_table_csv(session=s, data_table_id=table.id)
 
         st.download_button("Download CSV", csv, file_name=f"{table.table_name}.csv",
                            mime="text/csv", icon=":material/download:",

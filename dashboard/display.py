@@ -1,22 +1,31 @@
-"""How values read in the dashboard: status words with colour, dates in the user's timezone."""
+"""How values read in the dashboard: status words with colour, dates in the user's timezone,
+when an extract runs next, a run's log. Pure functions: the caller passes "now"."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
-EXTRACT_STATUS_COLOURS = {"active": "green", "syncing": "blue", "paused": "gray",
-                          "error": "red"}
-RUN_STATUS_COLOURS = {"queued": "gray", "running": "blue", "succeeded": "green",
-                      "failed": "red", "cancelled": "orange"}
+from core import schemas
+from core.vocabulary import ExtractStatus, RunStatus
+
+EXTRACT_STATUS_COLOURS: dict[str, str] = {
+    ExtractStatus.ACTIVE: "green", ExtractStatus.SYNCING: "blue", ExtractStatus.PAUSED: "gray",
+    ExtractStatus.ERROR: "red"}
+RUN_STATUS_COLOURS: dict[str, str] = {
+    RunStatus.QUEUED: "gray", RunStatus.RUNNING: "blue", RunStatus.SUCCEEDED: "green",
+    RunStatus.FAILED: "red", RunStatus.CANCELLED: "orange"}
 _DOTS = {"green": "🟢", "blue": "🔵", "gray": "⚪", "red": "🔴", "orange": "🟠"}
 # A table cell cannot spin: work under way shows turning arrows (blue) and a trailing ellipsis.
-IN_PROGRESS = ("syncing", "running")
-STATUS_ICONS = {"active": ":material/check_circle:", "syncing": ":material/sync:",
-                "paused": ":material/pause_circle:", "error": ":material/error:",
-                "queued": ":material/schedule:", "running": ":material/sync:",
-                "succeeded": ":material/check_circle:", "failed": ":material/error:",
-                "cancelled": ":material/cancel:"}
+IN_PROGRESS: tuple[str, ...] = (ExtractStatus.SYNCING, RunStatus.RUNNING)
+STATUS_ICONS: dict[str, str] = {
+    ExtractStatus.ACTIVE: ":material/check_circle:", ExtractStatus.SYNCING: ":material/sync:",
+    ExtractStatus.PAUSED: ":material/pause_circle:", ExtractStatus.ERROR: ":material/error:",
+    RunStatus.QUEUED: ":material/schedule:", RunStatus.RUNNING: ":material/sync:",
+    RunStatus.SUCCEEDED: ":material/check_circle:", RunStatus.FAILED: ":material/error:",
+    RunStatus.CANCELLED: ":material/cancel:"}
 
 
 def status_colour(status: str) -> str:
@@ -38,11 +47,10 @@ def local_time(moment: datetime | None, timezone: str) -> str:
     return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
 
 
-def relative_time(moment: datetime | None, now: datetime | None = None) -> str:
+def relative_time(moment: datetime | None, now: datetime) -> str:
     """'3 min ago', 'in 2 h', 'just now'; 'never' for None."""
     if moment is None:
         return "never"
-    now = now or datetime.now(UTC)
     seconds = (moment - now).total_seconds()
     span = abs(seconds)
     if span < 60:
@@ -52,6 +60,34 @@ def relative_time(moment: datetime | None, now: datetime | None = None) -> str:
             amount = f"{int(span // size)} {unit}"
             return f"in {amount}" if seconds > 0 else f"{amount} ago"
     return "just now"  # unreachable; keeps the type checker content
+
+
+def next_run(extract: schemas.ExtractOut, now: datetime, timezone: str | None = None) -> str:
+    """When the extract runs next: relative to `now` ('in 2 h'), or, given a timezone, as a
+    time there ('2025-01-01 02:00'); 'paused' or '—' when no schedule will fire."""
+    if extract.next_run_at is None:
+        return "paused" if extract.status == ExtractStatus.PAUSED else "—"
+    if timezone is not None:
+        return local_time(extract.next_run_at, timezone)
+    return relative_time(extract.next_run_at, now)
+
+
+def log_text(lines: Iterable[Mapping[str, Any]], timezone: str) -> str:
+    """A run's log, one line per entry: 'YYYY-MM-DD HH:MM:SS level: message', each time in
+    `timezone` ('' for no lines)."""
+    zone = ZoneInfo(timezone)
+
+    def when(raw: Any) -> str:
+        try:
+            moment = datetime.fromisoformat(str(raw))
+        except ValueError:
+            return str(raw or "")[:19]
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
+    return "\n".join(f"{when(line.get('at'))} {line.get('level', '')}: {line.get('message', '')}"
+                     for line in lines)
 
 
 def window(date_from: date | None, date_to: date | None) -> str:

@@ -115,15 +115,15 @@ def data_table(template: schemas.TemplateOut) -> str:
 
 
 def history(template: schemas.TemplateOut, page: str = "new",
-            current: date | None = None) -> date | None:
-    """An optional start date from which to load historical data."""
+            current: date | None = None, now: datetime | None = None) -> date | None:
+    """An optional start date from which to load historical data (up to today in UTC)."""
     if template.date_field is None:
         st.caption("This template has no date field: every run loads everything.")
         return None
     if not st.checkbox("Load historical data from a start date", key=f"{page}_history_on",
                        value=current is not None):
         return None
-    today = datetime.now(UTC).date()
+    today = (now or state.now()).astimezone(UTC).date()
     depth = template.depth_limit_days
     earliest = today - timedelta(days=depth) if depth else date(2000, 1, 1)
     start = current or max(earliest, today - timedelta(days=30))

@@ -7,7 +7,7 @@ from datetime import date
 import streamlit as st
 
 from core import schemas, service
-from core.services import dashboard_queries
+from core.vocabulary import ExtractStatus
 from dashboard import display, navigation, readers, state, widgets
 from dashboard.windows import PRESETS, preset_window
 
@@ -36,12 +36,11 @@ def header(extract: schemas.ExtractOut, timezone: str) -> None:
     st.title(extract.title)
     st.badge(extract.status, icon=display.STATUS_ICONS.get(extract.status),
              color=display.status_colour(extract.status))  # type: ignore[arg-type]
+    now = state.now()
     with st.container(horizontal=True):
-        st.metric("Last sync", display.relative_time(extract.last_sync), border=True,
+        st.metric("Last sync", display.relative_time(extract.last_sync, now), border=True,
                   help=display.local_time(extract.last_sync, timezone))
-        next_run = (display.relative_time(extract.next_run_at) if extract.next_run_at
-                    else "paused" if extract.status == "paused" else "—")
-        st.metric("Next run", next_run, border=True,
+        st.metric("Next run", display.next_run(extract, now), border=True,
                   help=display.local_time(extract.next_run_at, timezone))
         st.metric("Account", extract.account_name, border=True)
         st.metric("Data table", extract.data_table_title, border=True)
@@ -57,7 +56,7 @@ def _set_window(extract_id: int, window: tuple[date, date]) -> None:
 
 def run_panel(extract: schemas.ExtractOut) -> None:
     """date_from / date_to (the lookback window by default), presets and the Run button."""
-    window = state.call(dashboard_queries.run_window, extract_id=extract.id)
+    window = state.call(service.run_window, extract_id=extract.id, now=state.now())
     slots = widgets.ProblemSlots("extract")
     dates: dict[str, date | None] = {"date_from": None, "date_to": None}
     if window is None:
@@ -89,8 +88,8 @@ def run_panel(extract: schemas.ExtractOut) -> None:
 def pause_resume(extract: schemas.ExtractOut) -> None:
     """Pause stops the schedules (manual runs still work); Resume starts them again."""
     # A paused extract that is running by hand reads "syncing"; its schedules say the truth.
-    paused = extract.status == "paused" or (bool(extract.schedules)
-                                            and extract.next_run_at is None)
+    paused = extract.status == ExtractStatus.PAUSED or (
+        bool(extract.schedules) and extract.next_run_at is None)
     label, icon, fn, done = (
         ("Resume", "play_arrow", service.unpause_extract, "Resumed: its schedules fire again.")
         if paused else

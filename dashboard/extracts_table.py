@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from core import schemas, service
-from core.services import dashboard_queries
-from core.services.extracts import EXTRACT_STATUSES
+from core.vocabulary import ExtractStatus
 from dashboard import display, navigation, readers, state
 
 GENERATION = "extracts_generation"
@@ -60,7 +60,7 @@ def filters() -> dict[str, Any]:
     with st.container(horizontal=True, vertical_alignment="bottom"):
         search = st.text_input("Title contains", key="extracts_search",
                                on_change=_filters_changed)
-        status = st.selectbox("Status", EXTRACT_STATUSES, index=None, placeholder="Any",
+        status = st.selectbox("Status", list(ExtractStatus), index=None, placeholder="Any",
                               key="extracts_status", on_change=_filters_changed)
         connection = st.selectbox("Connection", list(connections), index=None,
                                   format_func=connections.__getitem__, placeholder="Any",
@@ -85,19 +85,17 @@ def columns_shown(extracts: list[schemas.ExtractOut]) -> list[str]:
 
 
 def frame(extracts: list[schemas.ExtractOut], timezone: str,
-          last_rows: dict[int, int | None]) -> pd.DataFrame:
+          last_rows: dict[int, int | None], now: datetime) -> pd.DataFrame:
     """One row per extract, every cell already as the table shows it."""
     return pd.DataFrame(
         [{"open": f"extract?id={e.id}", "title": e.title,
           "status": display.status_label(e.status),
-          "last_sync": display.relative_time(e.last_sync),
-          "next_run": display.relative_time(e.next_run_at) if e.next_run_at
-          else "paused" if e.status == "paused" else "—",
+          "last_sync": display.relative_time(e.last_sync, now),
+          "next_run": display.next_run(e, now),
           "last_rows": last_rows.get(e.id), "data_table": e.data_table_title,
           "account": e.account_name, "template": e.template_title,
           "last_sync_at": display.local_time(e.last_sync, timezone),
-          "next_run_at": display.local_time(e.next_run_at, timezone) if e.next_run_at
-          else "paused" if e.status == "paused" else "—"}
+          "next_run_at": display.next_run(e, now, timezone)}
          for e in extracts],
         columns=columns_shown(extracts),
     )
@@ -105,11 +103,10 @@ def frame(extracts: list[schemas.ExtractOut], timezone: str,
 
 def table(extracts: list[schemas.ExtractOut], timezone: str) -> list[int]:
     """The table with a row selection; returns the ids of the selected extracts."""
-    last_rows = state.call(dashboard_queries.last_run_rows,
-                           extract_ids=[e.id for e in extracts]) or {}
-    event = st.dataframe(frame(extracts, timezone, last_rows), column_config=COLUMNS,
-                         hide_index=True, on_select="rerun", selection_mode="multi-row",
-                         key=table_key(), alt="Extracts")
+    last_rows = state.call(service.last_run_rows, extract_ids=[e.id for e in extracts]) or {}
+    event = st.dataframe(frame(extracts, timezone, last_rows, state.now()),
+                         column_config=COLUMNS, hide_index=True, on_select="rerun",
+                         selection_mode="multi-row", key=table_key(), alt="Extracts")
     return [extracts[i].id for i in event.selection.rows if i < len(extracts)]
 
 

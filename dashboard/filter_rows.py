@@ -8,14 +8,15 @@ from typing import Any
 import streamlit as st
 
 from core import schemas
-from core.filters import LIST_VALUE, NO_VALUE, OPERATORS
+from core.vocabulary import LIST_VALUE, NO_VALUE, OPERATORS, Operator
 from dashboard import widgets
 
-OPERATOR_LABELS = {
-    "eq": "=", "ne": "≠", "in": "is one of", "not_in": "is none of", "is_null": "is empty",
-    "is_not_null": "is not empty", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤",
-    "between": "between", "contains": "contains", "not_contains": "does not contain",
-    "starts_with": "starts with", "ends_with": "ends with",
+OPERATOR_LABELS: dict[str, str] = {
+    Operator.EQ: "=", Operator.NE: "≠", Operator.IN: "is one of", Operator.NOT_IN: "is none of",
+    Operator.IS_NULL: "is empty", Operator.IS_NOT_NULL: "is not empty", Operator.GT: ">",
+    Operator.GTE: "≥", Operator.LT: "<", Operator.LTE: "≤", Operator.BETWEEN: "between",
+    Operator.CONTAINS: "contains", Operator.NOT_CONTAINS: "does not contain",
+    Operator.STARTS_WITH: "starts with", Operator.ENDS_WITH: "ends with",
 }
 
 
@@ -69,7 +70,7 @@ def value_input(type_: str, operator: str, key: str, initial: Any = None) -> Any
         shown = ", ".join(map(str, initial)) if isinstance(initial, list) else ""
         text = st.text_input("Values, comma-separated", key=f"{key}_list", value=shown)
         return [parse_item(type_, part) for part in text.split(",") if part.strip()]
-    if operator == "between":
+    if operator == Operator.BETWEEN:
         low, high = initial if isinstance(initial, list) and len(initial) == 2 else (None, None)
         with st.container(horizontal=True):
             return [scalar_input(type_, "From", f"{key}_low", low),

@@ -12,11 +12,11 @@ import pandas as pd
 import streamlit as st
 
 from core import errors, service
-from core.services import history
-from core.services.history import RUN_STATUSES, RUN_TRIGGERS, Headline, HistoryQuery
+from core.vocabulary import RunStatus, RunTrigger
 from dashboard import charts, display, navigation, readers, state
 
 FAILURE_LOGS_SHOWN = 8
+TIMELINE_RUNS = 2000  # the most runs one day's timeline shows
 CACHE_SECONDS = 30
 # query parameter -> the widget key that holds it
 PARAMS = {"datasource": "history_datasource", "connection": "history_connection",
@@ -27,10 +27,10 @@ PARAMS = {"datasource": "history_datasource", "connection": "history_connection"
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner="Reading the run history…")
 def _cached(name: str, query: dict[str, Any], extra: dict[str, Any]) -> Any:
     with state.session() as s:
-        return getattr(service, name)(session=s, query=HistoryQuery(**query), **extra)
+        return getattr(service, name)(session=s, query=service.HistoryQuery(**query), **extra)
 
 
-def _read(name: str, query: HistoryQuery, **extra: Any) -> Any:
+def _read(name: str, query: service.HistoryQuery, **extra: Any) -> Any:
     """A history aggregate from core, cached for a short while per filter combination (a
     widget on the page reruns it; the figures may lag the worker by CACHE_SECONDS)."""
     try:
@@ -43,13 +43,13 @@ def _read(name: str, query: HistoryQuery, **extra: Any) -> Any:
 @st.cache_data(ttl=30, show_spinner=False)
 def _extract_titles() -> dict[int, str]:
     with state.session() as s:
-        return history.extract_titles(session=s)
+        return service.extract_titles(session=s)
 
 
 @st.cache_data(ttl=30, show_spinner=False)
 def _datasources() -> list[str]:
     with state.session() as s:
-        return history.connection_datasources(session=s)
+        return service.connection_datasources(session=s)
 
 
 def _parse_date(raw: str | None) -> date | None:
@@ -75,9 +75,9 @@ def _select(label: str, param: str, options: list[Any], names: dict[Any, str] | 
                         format_func=lambda v: "All" if v is None else (names or {}).get(v, v))
 
 
-def filters(timezone: str) -> HistoryQuery:
+def filters(timezone: str, now: datetime | None = None) -> service.HistoryQuery:
     """The filters, read from and written back to the URL's query parameters."""
-    today = datetime.now(ZoneInfo(timezone)).date()
+    today = (now or state.now()).astimezone(ZoneInfo(timezone)).date()
     if "history_dates" not in st.session_state:
         latest = today + timedelta(days=1)  # the widget's max_value
         start = min(_parse_date(st.query_params.get("from")) or today - timedelta(days=29),
@@ -100,15 +100,16 @@ def filters(timezone: str) -> HistoryQuery:
     with columns[4]:
         extract = _select("Extract", "extract", list(extracts), extracts)
     with columns[5]:
-        trigger = _select("Trigger", "trigger", list(RUN_TRIGGERS))
+        trigger = _select("Trigger", "trigger", list(RunTrigger))
     with columns[6]:
-        status = _select("Status", "status", list(RUN_STATUSES))
+        status = _select("Status", "status", list(RunStatus))
     dates = tuple(picked) if isinstance(picked, tuple | list) else (picked,)
     start = dates[0] if dates and isinstance(dates[0], date) else today - timedelta(days=29)
     end = dates[1] if len(dates) > 1 and isinstance(dates[1], date) else start
-    query = HistoryQuery(date_from=start, date_to=end, timezone=timezone, datasource=datasource,
-                         connection_id=connection, data_table_id=table, extract_id=extract,
-                         trigger=trigger, status=status)
+    query = service.HistoryQuery(
+        date_from=start, date_to=end, timezone=timezone, datasource=datasource,
+        connection_id=connection, data_table_id=table, extract_id=extract, trigger=trigger,
+        status=status)
     values = {"datasource": datasource, "connection": connection, "table": table,
               "extract": extract, "trigger": trigger, "status": status}
     url = {"from": start.isoformat(), "to": end.isoformat(),
@@ -121,7 +122,7 @@ def filters(timezone: str) -> HistoryQuery:
     return query
 
 
-def _value(figure: Headline, value: float | None) -> str:
+def _value(figure: service.Headline, value: float | None) -> str:
     if value is None:
         return "—"
     if figure.unit == "percent":
@@ -131,7 +132,7 @@ def _value(figure: Headline, value: float | None) -> str:
     return f"{value:,.0f}"
 
 
-def _delta(figure: Headline) -> str | None:
+def _delta(figure: service.Headline) -> str | None:
     change = figure.change
     if change is None:
         return None
@@ -142,7 +143,7 @@ def _delta(figure: Headline) -> str | None:
     return f"{change:+,.0f}"
 
 
-def headline(query: HistoryQuery) -> None:
+def headline(query: service.HistoryQuery) -> None:
     """The headline figures with their change against the previous period of the same length."""
     figures = _read("headline", query)
     if figures is None:
@@ -160,7 +161,7 @@ def headline(query: HistoryQuery) -> None:
                            f"{_value(figure, figure.previous)}")
 
 
-def charts_grid(query: HistoryQuery, *, key: str = "history") -> None:
+def charts_grid(query: service.HistoryQuery, *, key: str = "history") -> None:
     """Runs by status, success rate, rows by data table (with anomalies) and durations."""
     daily = _read("daily_runs", query)
     durations = _read("daily_durations", query)
@@ -192,7 +193,7 @@ def anomalies_table(anomalies: pd.DataFrame, timezone: str, *, key: str = "histo
         hide_index=True, key=f"{key}_anomalies")
 
 
-def timeline(query: HistoryQuery) -> None:
+def timeline(query: service.HistoryQuery, now: datetime | None = None) -> None:
     """One day's runs (the range's last by default): queue wait and run time per extract."""
     key = "history_day"
     if key not in st.session_state:
@@ -201,19 +202,19 @@ def timeline(query: HistoryQuery) -> None:
     if not isinstance(day, date):
         return
     st.query_params["day"] = day.isoformat()
-    runs = _read("day_timeline", query, day=day)
+    runs = _read("day_timeline", query, day=day, limit=TIMELINE_RUNS)
     if runs is None:
         return
     if runs.empty:
         st.caption(f"No runs were queued on {day}.")
         return
-    now = datetime.now(ZoneInfo(query.timezone))
-    st.plotly_chart(charts.timeline(runs, now), key="history_timeline_chart")
-    if len(runs) >= history.TIMELINE_LIMIT:
-        st.caption(f"Showing the first {history.TIMELINE_LIMIT:,} runs of the day.")
+    local_now = (now or state.now()).astimezone(query.tz)
+    st.plotly_chart(charts.timeline(runs, local_now), key="history_timeline_chart")
+    if len(runs) >= TIMELINE_RUNS:
+        st.caption(f"Showing the first {TIMELINE_RUNS:,} runs of the day.")
 
 
-def failures(query: HistoryQuery) -> None:
+def failures(query: service.HistoryQuery) -> None:
     """Failures grouped by message; each opens the log of its latest run."""
     groups = _read("failure_groups", query)
     if groups is None:
@@ -243,14 +244,12 @@ def _failure_log(run_id: int, timezone: str) -> None:
     st.caption(f"Latest: run {run.id} of extract {run.extract_id}, "
                f"{display.window(run.date_from, run.date_to)}, queued "
                f"{display.local_time(run.queued_at, timezone)}")
-    lines = [f"{line.get('at', '')[:19]} {line.get('level', '')}: {line.get('message', '')}"
-             for line in run.log]
-    st.code("\n".join(lines) or (run.error or "No log lines."), language=None)
+    st.code(display.log_text(run.log, timezone) or run.error or "No log lines.", language=None)
     st.page_link(navigation.EXTRACT, label="Open the extract", icon=":material/open_in_new:",
                  query_params={"id": str(run.extract_id)})
 
 
-def freshness(query: HistoryQuery) -> dict[int, str]:
+def freshness(query: service.HistoryQuery, now: datetime | None = None) -> dict[int, str]:
     """Each extract's newest loaded date and the age of its last successful sync, worst first.
     Returns the extracts shown (id -> title), worst first."""
     frame = _read("freshness", query)
@@ -259,12 +258,13 @@ def freshness(query: HistoryQuery) -> dict[int, str]:
     if frame.empty:
         st.caption("No extracts match these filters.")
         return {}
+    now = now or state.now()
     st.dataframe(pd.DataFrame({
         "extract": frame["extract"],
         "status": [display.status_label(s) for s in frame["status"]],
         "stale": ["⚠️ stale" if s else "" for s in frame["stale"]],
         "newest date loaded": frame["newest_date"],
-        "last successful sync": [display.relative_time(t) if not pd.isna(t) else "never"
+        "last successful sync": [display.relative_time(t, now) if not pd.isna(t) else "never"
                                  for t in frame["last_success"]],
         "age (h)": frame["age_hours"].round(1),
         "schedule every (h)": frame["interval_hours"].round(2)}),
@@ -318,9 +318,9 @@ def coverage(extract_ids: dict[int, str], *, key: str = "history",
             st.rerun()
 
 
-def extract_history(extract_id: int, timezone: str) -> None:
+def extract_history(extract_id: int, timezone: str, now: datetime | None = None) -> None:
     """The history charts of one extract (last 30 days) and its coverage calendar."""
-    query = replace(history.default_query(timezone), extract_id=extract_id)
+    query = replace(service.default_query(timezone, now or state.now()), extract_id=extract_id)
     with st.container(border=True):
         st.subheader("History (last 30 days)")
         charts_grid(query, key=f"extract_{extract_id}_history")

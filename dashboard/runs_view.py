@@ -11,10 +11,9 @@ import pandas as pd
 import streamlit as st
 
 from core import schemas, service
-from core.services.history import Anomaly
+from core.vocabulary import ACTIVE_RUN_STATUSES, FINISHED_RUN_STATUSES, RunStatus, RunTrigger
 from dashboard import display, state
 
-ACTIVE = ("queued", "running")
 REFRESH_SECONDS = 2
 LOGS_SHOWN = 10
 RUN_COLUMNS = {
@@ -35,12 +34,14 @@ class Backfill:
 
 def backfill_progress(runs: list[schemas.RunOut]) -> Backfill | None:
     """Progress of the backfill under way (None when no backfill run is queued or running)."""
-    backfill = [r for r in runs if r.trigger == "backfill" and r.status != "cancelled"]
-    pending = [r for r in backfill if r.status in ACTIVE]
+    backfill = [r for r in runs
+                if r.trigger == RunTrigger.BACKFILL and r.status != RunStatus.CANCELLED]
+    pending = [r for r in backfill if r.status in ACTIVE_RUN_STATUSES]
     if not pending:
         return None
-    done = [r for r in backfill if r.status in ("succeeded", "failed")]
-    reached = min((r.date_from for r in done if r.status == "succeeded" and r.date_from),
+    done = [r for r in backfill if r.status in FINISHED_RUN_STATUSES]
+    reached = min((r.date_from for r in done
+                   if r.status == RunStatus.SUCCEEDED and r.date_from),
                   default=None)
     durations = [r.duration_seconds for r in done if r.duration_seconds is not None]
     left = sum(durations) / len(durations) * len(pending) if durations else None
@@ -48,7 +49,7 @@ def backfill_progress(runs: list[schemas.RunOut]) -> Backfill | None:
 
 
 def frame(runs: list[schemas.RunOut], timezone: str,
-          anomalies: Mapping[int, Anomaly] | None = None) -> pd.DataFrame:
+          anomalies: Mapping[int, service.Anomaly] | None = None) -> pd.DataFrame:
     """One row per run, every cell as the table shows it; Volume flags rows per day far from
     the extract's usual."""
     anomalies = anomalies or {}
@@ -71,14 +72,14 @@ def _load(extract_id: int) -> list[schemas.RunOut]:
 
 def runs_section(extract_id: int, timezone: str) -> None:
     """The runs, refreshing every few seconds while one is queued or running."""
-    active = any(r.status in ACTIVE for r in _load(extract_id))
+    active = any(r.status in ACTIVE_RUN_STATUSES for r in _load(extract_id))
     body = st.fragment(run_every=REFRESH_SECONDS if active else None)(_runs)
     body(extract_id, timezone, active)
 
 
 def _runs(extract_id: int, timezone: str, was_active: bool) -> None:
     runs = _load(extract_id)
-    if was_active and not any(r.status in ACTIVE for r in runs):
+    if was_active and not any(r.status in ACTIVE_RUN_STATUSES for r in runs):
         st.rerun()  # the last run ended: refresh the header and stop polling
     if not runs:
         st.caption("No runs yet: run the extract above, or wait for its schedule.")
@@ -103,13 +104,12 @@ def _runs(extract_id: int, timezone: str, was_active: bool) -> None:
 
 def _log(run: schemas.RunOut, timezone: str) -> None:
     full = state.call(service.get_run, run_id=run.id)
-    lines = full.log if full else []
-    if lines:
-        st.code("\n".join(f"{line.get('at', '')[:19]} {line.get('level', '')}: "
-                          f"{line.get('message', '')}" for line in lines), language=None)
+    text = display.log_text(full.log if full else [], timezone)
+    if text:
+        st.code(text, language=None)
     else:
         st.caption("No log lines yet.")
-    if run.status not in ACTIVE:
+    if run.status not in ACTIVE_RUN_STATUSES:
         return
     if st.button("Cancel run", icon=":material/cancel:", key=f"extract_cancel_{run.id}") \
             and state.call(service.cancel_run, run_id=run.id) is not None:

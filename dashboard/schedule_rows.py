@@ -7,22 +7,23 @@ from typing import Any
 import streamlit as st
 
 from core import schemas
-from core.schedules import EVERY_HOURS, FREQUENCIES, WEEKDAYS
+from core.vocabulary import EVERY_HOURS, FREQUENCIES, WEEKDAYS, Frequency
 from dashboard import widgets
 from dashboard.state import TIMEZONES
 
 CUSTOM = "custom"
-DEFAULT: dict[str, Any] = {"frequency": "daily", "hour": 0, "minute": 0, "timezone": "UTC",
-                           "lookback": "default"}
+DEFAULT: dict[str, Any] = {"frequency": Frequency.DAILY, "hour": 0, "minute": 0,
+                           "timezone": "UTC", "lookback": "default"}
 
 
 def as_inputs(schedule: schemas.ScheduleOut) -> dict[str, Any]:
     """A stored schedule as the inputs of its frequency return it (to pre-fill and compare)."""
     frequency = schedule.frequency
     out: dict[str, Any] = {"frequency": frequency}
-    wanted = {"hourly": ("every_hours", "minute"), "daily": ("hour", "minute"),
-              "weekly": ("weekday", "hour", "minute"),
-              "monthly": ("day_of_month", "hour", "minute"), "cron": ("cron",)}[frequency]
+    wanted = {Frequency.HOURLY: ("every_hours", "minute"), Frequency.DAILY: ("hour", "minute"),
+              Frequency.WEEKLY: ("weekday", "hour", "minute"),
+              Frequency.MONTHLY: ("day_of_month", "hour", "minute"),
+              Frequency.CRON: ("cron",)}[Frequency(frequency)]
     for name in wanted:
         out[name] = getattr(schedule, name)
     out["timezone"] = schedule.timezone
@@ -49,25 +50,25 @@ def schedule_inputs(template: schemas.TemplateOut, prefix: str,
                              index=FREQUENCIES.index(first["frequency"]))
     out: dict[str, Any] = {"frequency": frequency}
     with st.container(horizontal=True):
-        if frequency == "hourly":
+        if frequency == Frequency.HOURLY:
             out["every_hours"] = st.selectbox(
                 "Every (hours)", EVERY_HOURS, key=f"{prefix}_every",
                 index=EVERY_HOURS.index(first.get("every_hours") or 1))
-        if frequency == "weekly":
+        if frequency == Frequency.WEEKLY:
             out["weekday"] = st.selectbox("Weekday", range(7), key=f"{prefix}_weekday",
                                           index=first.get("weekday") or 0,
                                           format_func=lambda d: WEEKDAYS[d].capitalize())
-        if frequency == "monthly":
+        if frequency == Frequency.MONTHLY:
             out["day_of_month"] = st.number_input(
                 "Day of month", 1, 31, first.get("day_of_month") or 1, key=f"{prefix}_day",
                 help="29-31 mean the last day in shorter months.")
-        if frequency in ("daily", "weekly", "monthly"):
+        if frequency in (Frequency.DAILY, Frequency.WEEKLY, Frequency.MONTHLY):
             out["hour"] = st.number_input("Hour", 0, 23, first.get("hour") or 0,
                                           key=f"{prefix}_hour")
-        if frequency != "cron":
+        if frequency != Frequency.CRON:
             out["minute"] = st.number_input("Minute", 0, 59, first.get("minute") or 0,
                                             key=f"{prefix}_minute")
-        if frequency == "cron":
+        if frequency == Frequency.CRON:
             out["cron"] = st.text_input("Cron expression", key=f"{prefix}_cron",
                                         value=first.get("cron") or "",
                                         placeholder="30 2 * * 1-5",

@@ -1,19 +1,19 @@
-"""Shared resources and sidebar state: the database, sessions, the user's timezone, the worker."""
+"""Shared resources and sidebar state: the database, sessions, the user's timezone, the worker,
+and the clock (the one place in the dashboard that reads it)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from zoneinfo import available_timezones
 
 import streamlit as st
 from sqlalchemy.orm import Session
 
-from core import errors, worker
+from core import errors, service
 from core.config import get_settings
-from core.db import Database, open_database
-from core.services import dashboard_queries
 
 T = TypeVar("T")
 TIMEZONE_KEY = "app_timezone"
@@ -25,9 +25,9 @@ TIMEZONES = ("UTC", *sorted(z for z in available_timezones()
 # No ttl: the database is a pool of connections for the life of the process, not data that
 # goes stale. Tests clear st.cache_resource to point the app at a fresh directory.
 @st.cache_resource(show_spinner="Opening the database…")
-def get_database() -> Database:
+def get_database() -> service.Database:
     """The deployment's database, opened (and migrated) once per process."""
-    return open_database(get_settings())
+    return service.open_database(get_settings())
 
 
 @contextmanager
@@ -55,8 +55,8 @@ def call(fn: Callable[..., T], **kwargs: Any) -> T | None:
 
 
 @st.cache_resource(show_spinner=False)
-def _embedded_worker() -> worker.Worker | None:
-    return worker.start_embedded(get_database())
+def _embedded_worker() -> service.Worker | None:
+    return service.start_embedded(get_database())
 
 
 def start_worker() -> bool:
@@ -64,6 +64,11 @@ def start_worker() -> bool:
     if not get_database().settings.embedded_worker:
         return False
     return _embedded_worker() is not None
+
+
+def now() -> datetime:
+    """The current moment (aware, UTC): every page takes the time from here."""
+    return datetime.now(UTC)
 
 
 def timezone() -> str:
@@ -83,7 +88,7 @@ def sidebar() -> None:
         st.selectbox("Timezone for dates", TIMEZONES, index=TIMEZONES.index(default),
                      key=TIMEZONE_KEY, help="Every date and time in the dashboard is shown "
                      "in this timezone. Schedules keep their own timezone.")
-        firer, _ = attempt(dashboard_queries.schedule_firer)
+        firer, _ = attempt(service.schedule_firer, now=now())
         if start_worker() or firer:
             st.badge("Worker running", icon=":material/play_circle:", color="green")
             if firer:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
 from typing import Any
 
@@ -102,6 +103,12 @@ def list_connections(*, session: Session, datasource: str | None = None
     if datasource is not None:
         query = query.where(Connection.datasource == datasource)
     return [_connection_out(c) for c in session.scalars(query)]
+
+
+def connection_datasources(*, session: Session) -> list[str]:
+    """The datasources that have a connection, for filters."""
+    return list(session.scalars(select(Connection.datasource).distinct()
+                                .order_by(Connection.datasource)))
 
 
 def test_connection(*, session: Session, connection_id: int) -> schemas.CheckResult:
@@ -250,6 +257,22 @@ def preview_rows(*, session: Session, data_table_id: int | None = None,
     order_by = table.template.date_field or "__insert_date"
     return database_of(session).warehouse.read_rows(
         table.table_name, extract_id=extract_id, order_by=order_by, limit=limit, offset=offset)
+
+
+def data_table_csv(*, session: Session, data_table_id: int, chunk_rows: int = 50_000) -> str:
+    """A whole data table as CSV text (with a header), read in chunks."""
+    table = load(session, DataTable, data_table_id, "data table")
+    warehouse = database_of(session).warehouse
+    out = io.StringIO()
+    offset = 0
+    while True:
+        chunk = warehouse.read_rows(table.table_name, limit=chunk_rows, offset=offset)
+        if chunk.empty:
+            if offset == 0:
+                out.write(",".join(warehouse.columns(table.table_name)) + "\n")
+            return out.getvalue()
+        chunk.to_csv(out, header=offset == 0, index=False)
+        offset += len(chunk)
 
 
 def seed_demo(*, session: Session, now: datetime | None = None) -> None:

@@ -18,9 +18,8 @@ from core.errors import Problem
 from core.models import Account, DataTable, Extract, Run, Schedule, Template
 from core.services.common import extract_out, field_specs, load, refresh_status, schedule_dict
 from core.services.runs import cancel_queued_backfill, queue_backfill
+from core.vocabulary import ExtractStatus
 from core.warehouse import SYSTEM_NAMES, table_name_for
-
-EXTRACT_STATUSES = ("active", "syncing", "paused", "error")
 
 
 @dataclass
@@ -241,8 +240,9 @@ def list_extracts(*, session: Session, connection_id: int | None = None,
                   ) -> schemas.Page[schemas.ExtractOut]:
     """Extracts filtered by connection, datasource, data table, status and title; paged."""
     problems = []
-    if status is not None and status not in EXTRACT_STATUSES:
-        problems.append(Problem("status", f"must be one of {', '.join(EXTRACT_STATUSES)}, "
+    statuses = list(ExtractStatus)
+    if status is not None and status not in statuses:
+        problems.append(Problem("status", f"must be one of {', '.join(statuses)}, "
                                           f"not {status!r}"))
     if page < 1:
         problems.append(Problem("page", f"must be 1 or more, not {page}"))
@@ -273,6 +273,16 @@ def list_extracts(*, session: Session, connection_id: int | None = None,
     now = now or utcnow()
     return schemas.Page[schemas.ExtractOut](
         items=[extract_out(e, now) for e in rows], total=total, page=page, page_size=page_size)
+
+
+def extract_titles(*, session: Session, extract_ids: list[int] | None = None
+                   ) -> dict[int, str]:
+    """Extract id -> title, by title: of the given extracts (absent when deleted), or of
+    every extract (for filters)."""
+    query = select(Extract.id, Extract.title).order_by(Extract.title, Extract.id)
+    if extract_ids is not None:
+        query = query.where(Extract.id.in_(extract_ids))
+    return dict(session.execute(query).all())
 
 
 def _apply(session: Session, extract: Extract, config: _Config, *, title: str | None,

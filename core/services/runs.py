@@ -12,7 +12,14 @@ from core import errors, schedules, schemas
 from core.clock import utcnow
 from core.db import database_of
 from core.models import Extract, Run
-from core.services.common import ACTIVE_RUN_STATUSES, PRIORITY, load, refresh_status, run_out
+from core.services.common import (
+    ACTIVE_RUN_STATUSES,
+    FINISHED_RUN_STATUSES,
+    PRIORITY,
+    load,
+    refresh_status,
+    run_out,
+)
 
 MAX_ATTEMPTS = 3
 
@@ -173,3 +180,24 @@ def cancel_run(*, session: Session, run_id: int, now: datetime | None = None
                               "runs can be cancelled")
     session.flush()
     return run_out(run, with_log=True)
+
+
+def run_window(*, session: Session, extract_id: int, now: datetime | None = None
+               ) -> tuple[date, date] | None:
+    """The window a run with no dates would load, and the extract's today; None for a
+    template without a date field."""
+    extract = load(session, Extract, extract_id, "extract")
+    if extract.template.date_field is None:
+        return None
+    today = extract_today(extract, now or utcnow())
+    return today - timedelta(days=lookback_of(extract) - 1), today
+
+
+def last_run_rows(*, session: Session, extract_ids: list[int]) -> dict[int, int | None]:
+    """Rows loaded by each extract's latest finished run (absent when it has none)."""
+    latest_ids = (select(func.max(Run.id))
+                  .where(Run.extract_id.in_(extract_ids),
+                         Run.status.in_(FINISHED_RUN_STATUSES))
+                  .group_by(Run.extract_id))
+    rows = session.execute(select(Run.extract_id, Run.rows).where(Run.id.in_(latest_ids)))
+    return {extract_id: count for extract_id, count in rows}

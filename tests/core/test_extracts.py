@@ -361,3 +361,16 @@ def test_changes_keep_the_ids_of_schedules_in_the_same_position(session: Session
 
     assert [s.id for s in patched.schedules] == ids
     assert [(s.id, s.hour) for s in changed.schedules] == [(ids[0], 9)]
+
+
+def test_extract_titles_names_the_extracts_that_exist_by_title(session: Session) -> None:
+    first = make_extract(session)
+    second = make_extract(session, accounts=[2], title="Globex spend")
+    third = make_extract(session, accounts=[3], title="Initech spend")
+
+    assert service.extract_titles(session=session,
+                                  extract_ids=[first.id, second.id, 999]) == {
+        first.id: "Acme Retail · Campaign performance (daily)", second.id: "Globex spend"}
+    assert list(service.extract_titles(session=session).items()) == [
+        (first.id, "Acme Retail · Campaign performance (daily)"),
+        (second.id, "Globex spend"), (third.id, "Initech spend")]

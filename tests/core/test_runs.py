@@ -341,3 +341,28 @@ def test_list_runs_and_get_run_with_its_log(db: Database, session: Session) -> N
 
     with pytest.raises(errors.NotFound, match="extract 77 does not exist"):
         service.list_runs(session=session, extract_id=77)
+
+
+# -- reads for the dashboard ---------------------------------------------------------------------
+
+def test_the_run_window_is_the_lookback_of_the_first_schedule(session: Session) -> None:
+    extract = make_extract(session, schedules=[{"lookback": 3, "timezone": "Asia/Tokyo"}])
+    lifetime = make_extract(session, template_id=4, data_table_title="Campaigns",
+                            template_settings={"fields": ["campaign_id"]})
+
+    # 10:00 UTC is 19:00 in Tokyo, still 2026-11-28 there.
+    assert service.run_window(session=session, extract_id=extract.id, now=NOW) == (
+        d("2026-11-26"), d("2026-11-28"))
+    assert service.run_window(session=session, extract_id=lifetime.id) is None
+
+
+def test_last_run_rows_reads_the_latest_finished_run_of_each(db: Database) -> None:
+    with db.session() as s:
+        first, second = (make_extract(s), make_extract(s, accounts=[2]))
+        [run] = service.run_extract(session=s, extract_id=first.id, date_from=d("2026-11-27"),
+                                    date_to=d("2026-11-28"), now=NOW)
+    runner.execute_run(db=db, run_id=run.id)
+    with db.session() as s:
+        service.run_extract(session=s, extract_id=first.id, now=NOW)  # queued: not counted
+        rows = service.last_run_rows(session=s, extract_ids=[first.id, second.id])
+    assert rows == {first.id: 40}

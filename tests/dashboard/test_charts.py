@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from core.services.history import Coverage
+from core.service import Coverage
 from dashboard import charts, display
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -25,6 +25,34 @@ def test_relative_time(moment: datetime | None, text: str) -> None:
     assert display.relative_time(moment, NOW) == text
 
 
+def extract(next_run_at: datetime | None, status: str = "active") -> schemas.ExtractOut:
+    return schemas.ExtractOut(
+        id=1, title="t", connection_id=1, account_id=1, account_name="a", created_at=NOW,
+        last_sync=None, status=status, error_text=None, schedules_limit=3,
+        sync_historical_data=None, template_id=1, data_table_id=1, data_table_title="d",
+        fields=[], filters=[], additional_params={}, schedules=[], next_run_at=next_run_at,
+        template_settings={}, datasource_name="sample_ads", template_title="t", updated_at=NOW)
+
+
+def test_the_next_run_reads_relative_or_local_and_paused_or_dash_without_one() -> None:
+    soon = extract(NOW + timedelta(hours=2, minutes=5))
+
+    assert display.next_run(soon, NOW) == "in 2 h"
+    assert display.next_run(soon, NOW, "Asia/Kolkata") == "2026-11-28 17:35"
+    for timezone in (None, "UTC"):
+        assert display.next_run(extract(None, "paused"), NOW, timezone) == "paused"
+        assert display.next_run(extract(None, "error"), NOW, timezone) == "—"
+
+
+def test_a_run_log_reads_in_the_picked_timezone() -> None:
+    lines = [{"at": NOW.isoformat(), "level": "info", "message": "attempt 1 started"},
+             {"at": "2026-11-28T10:00:05.250000+00:00", "level": "error", "message": "boom"}]
+
+    assert display.log_text(lines, "Europe/Berlin") == (
+        "2026-11-28 11:00:00 info: attempt 1 started\n2026-11-28 11:00:05 error: boom")
+    assert display.log_text([], "UTC") == ""
+
+
 def test_times_are_shown_in_the_picked_timezone() -> None:
     assert display.local_time(NOW, "America/New_York") == "2026-11-28 05:00"
     assert display.status_label("error") == "🔴 error"

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from core import runner, service
 from core.db import Database
-from core.services import dashboard_queries
 from dashboard import navigation
 from dashboard.widgets import slot_key
 from tests.conftest import make_extract
@@ -66,8 +65,8 @@ def test_data_tables_empty_then_with_rows_preview_and_csv(app_db: Database) -> N
     assert len(at.get_by_key(f"data_tables_card_{extract.data_table_id}").dataframe[0].value
                ) == 100
     with app_db.session() as s:
-        csv = dashboard_queries.data_table_csv(session=s, data_table_id=extract.data_table_id,
-                                               chunk_rows=30)
+        csv = service.data_table_csv(session=s, data_table_id=extract.data_table_id,
+                                     chunk_rows=30)
     lines = csv.splitlines()
     assert len(lines) == 141 and lines[0].startswith("account_id,account_name")
 
