@@ -99,7 +99,8 @@ def run_extract(session: SessionDep, now: NowDep, extract_id: ExtractId,
     runs = service.run_extract(session=session, extract_id=extract_id,
                                date_from=window.date_from, date_to=window.date_to, now=now)
     extract = service.get_extract(session=session, extract_id=extract_id, now=now)
-    return ExtractRunOut(**extract.model_dump(), run_ids=[r.id for r in runs])
+    return ExtractRunOut(**extract.model_dump(), run_ids=[r.id for r in runs],
+                         already_queued_run_ids=[r.id for r in runs if r.already_queued])
 
 
 @router.post("/v3/extracts/{extract_id}/pause", response_model=schemas.ExtractOut)

@@ -48,6 +48,9 @@ class ExtractRunOut(schemas.ExtractOut):
     """The extract after queueing a run (status `syncing`) and the ids of the queued runs."""
 
     run_ids: list[int]
+    already_queued_run_ids: list[int] = Field(
+        default_factory=list, description="Those of run_ids that were queued already for "
+        "the same window: the request joined them instead of loading the window twice.")
 
 
 Row = dict[str, Any]

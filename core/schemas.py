@@ -169,6 +169,9 @@ class RunOut(BaseModel):
     max_attempts: int
     error: str | None
     log: list[dict[str, Any]] = Field(default_factory=list)
+    already_queued: bool = Field(
+        default=False, description="In the answer to a run request: the window was already "
+        "queued, so the request joined that run instead of loading it twice.")
 
 
 class FieldOut(BaseModel):

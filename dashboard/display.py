@@ -105,3 +105,13 @@ def duration(seconds: float | None) -> str:
         return f"{seconds:.0f} s"
     minutes, rest = divmod(int(seconds), 60)
     return f"{minutes} min {rest} s"
+
+
+def queued_notice(runs: list[schemas.RunOut]) -> str:
+    """What a run request did: runs queued, and windows that were queued already."""
+    joined = sum(run.already_queued for run in runs)
+    parts = [f"Queued {len(runs) - joined} run(s)."] if len(runs) > joined else []
+    if joined:
+        parts.append(f"{joined} window(s) were already queued; the request joined "
+                     f"{'that run' if joined == 1 else 'those runs'}.")
+    return " ".join(parts)

@@ -81,7 +81,7 @@ def run_panel(extract: schemas.ExtractOut) -> None:
         if error is not None:
             slots.show(error)
         else:
-            st.session_state[NOTICE] = f"Queued {len(runs or [])} run(s)."
+            st.session_state[NOTICE] = display.queued_notice(runs or [])
             st.rerun()
 
 

@@ -20,6 +20,7 @@ from core.services.common import (
     refresh_status,
     run_out,
 )
+from core.vocabulary import RunStatus, RunTrigger
 
 MAX_ATTEMPTS = 3
 
@@ -66,7 +67,13 @@ def extract_today(extract: Extract, now: datetime) -> date:
 def run_extract(*, session: Session, extract_id: int, date_from: date | None = None,
                 date_to: date | None = None, now: datetime | None = None
                 ) -> list[schemas.RunOut]:
-    """Queue a manual run of one extract for a date window (split into chunks if long)."""
+    """Queue a manual run of one extract for a date window (split into chunks if long).
+
+    A window already queued for the extract (not yet running) is not queued twice: the
+    request joins that run, which then goes at a manual run's priority, and the answer marks
+    it `already_queued`. Backfill runs are not joined (editing the historical start date
+    cancels them). A window that is running gets one run after it.
+    """
     now = now or utcnow()
     extract = load(session, Extract, extract_id, "extract")
     if extract.template.date_field is None:
@@ -74,7 +81,7 @@ def run_extract(*, session: Session, extract_id: int, date_from: date | None = N
             raise errors.Invalid(f"template {extract.template.title!r} has no date field, so a "
                                  "run always loads everything; leave date_from and date_to "
                                  "empty", field="date_from")
-        runs = queue_runs(session, extract, "manual", [(None, None)], now)
+        spans: list[tuple[date | None, date | None]] = [(None, None)]
     else:
         today = extract_today(extract, now)
         date_to = date_to or today
@@ -94,11 +101,36 @@ def run_extract(*, session: Session, extract_id: int, date_from: date | None = N
         if problems:
             raise errors.Invalid(problems)
         chunk = database_of(session).settings.backfill_chunk_days
-        spans: list[tuple[date | None, date | None]] = list(
-            windows(date_from, date_to, chunk))
-        runs = queue_runs(session, extract, "manual", spans, now)
-    session.flush()
-    return [run_out(r) for r in runs]
+        spans = list(windows(date_from, date_to, chunk))
+    return _queue_or_join(session, extract, spans, now)
+
+
+def _queue_or_join(session: Session, extract: Extract,
+                   spans: list[tuple[date | None, date | None]], now: datetime
+                   ) -> list[schemas.RunOut]:
+    """Manual runs for `spans`, in order, each joining a queued run that covers its window."""
+    queued = list(session.scalars(select(Run).where(
+        Run.extract_id == extract.id, Run.status == RunStatus.QUEUED,
+        Run.trigger != RunTrigger.BACKFILL).order_by(Run.id)))
+    joined = [next((run for run in queued if _covers(run, start, end)), None)
+              for start, end in spans]
+    fresh = iter(queue_runs(session, extract, RunTrigger.MANUAL,
+                            [span for span, run in zip(spans, joined, strict=True)
+                             if run is None], now))
+    for run in joined:
+        if run is not None:
+            run.priority = min(run.priority, PRIORITY[RunTrigger.MANUAL])
+    session.flush()  # the new runs get their ids
+    return [run_out(next(fresh)) if run is None else
+            run_out(run).model_copy(update={"already_queued": True}) for run in joined]
+
+
+def _covers(run: Run, start: date | None, end: date | None) -> bool:
+    """Whether `run` loads at least the window [start, end] (no window: everything)."""
+    if run.date_from is None or run.date_to is None:
+        return True
+    return start is not None and end is not None and run.date_from <= start and \
+        end <= run.date_to
 
 
 def queue_backfill(session: Session, extract: Extract, start: date, now: datetime) -> list[Run]:

@@ -145,6 +145,20 @@ def test_run_queues_the_window_and_answers_with_the_extract_syncing(client: Test
     assert {r["trigger"] for r in runs} == {"manual"}
 
 
+def test_a_second_request_for_a_queued_window_says_it_joined_the_run(
+        client: TestClient) -> None:
+    [made] = create(client, accounts=[1])
+    url = f"/api/v3/extracts/{made['id']}/run"
+    window = {"date_from": "2026-11-01", "date_to": "2026-11-27"}
+
+    first = client.post(url, json=window).json()
+    second = client.post(url, json={"date_from": "2026-11-05", "date_to": "2026-11-06"}).json()
+
+    assert (len(first["run_ids"]), first["already_queued_run_ids"]) == (1, [])
+    assert second["run_ids"] == second["already_queued_run_ids"] == first["run_ids"]
+    assert len(client.get(f"/api/v3/extracts/{made['id']}/runs").json()) == 1
+
+
 def test_run_without_a_body_uses_the_lookback(client: TestClient) -> None:
     [made] = create(client, accounts=[1])
 

@@ -155,6 +155,57 @@ def test_a_run_older_than_the_depth_limit_is_refused(session: Session) -> None:
     assert runs_of(session, extract.id) == []
 
 
+def test_the_same_window_requested_three_times_is_queued_once(session: Session) -> None:
+    extract = make_extract(session)
+    window = {"date_from": d("2026-11-20"), "date_to": d("2026-11-26")}
+
+    [first] = service.run_extract(session=session, extract_id=extract.id, now=NOW, **window)
+    [second] = service.run_extract(session=session, extract_id=extract.id, now=NOW, **window)
+    [third] = service.run_extract(session=session, extract_id=extract.id, now=NOW, **window)
+
+    assert first.id == second.id == third.id
+    assert (first.already_queued, second.already_queued, third.already_queued) == (
+        False, True, True)
+    assert len(runs_of(session, extract.id)) == 1
+
+
+def test_a_window_inside_a_queued_run_joins_it_at_manual_priority(session: Session) -> None:
+    extract = make_extract(session)
+    [week] = service.run_extract(session=session, extract_id=extract.id, now=NOW,
+                                 date_from=d("2026-11-20"), date_to=d("2026-11-26"))
+    session.get(Run, week.id).priority = 2  # as if the schedule had queued it
+
+    runs = service.run_extract(session=session, extract_id=extract.id, now=NOW,
+                               date_from=d("2026-11-21"), date_to=d("2026-11-22"))
+
+    assert [(r.id, r.already_queued) for r in runs] == [(week.id, True)]
+    assert session.get(Run, week.id).priority == 0  # a person is waiting for it now
+
+
+def test_a_queued_backfill_is_not_joined(session: Session) -> None:
+    # Editing the historical start date cancels queued backfill: a person's request must
+    # not go with it.
+    extract = make_extract(session, sync_historical_data="2026-09-01")
+
+    [run] = service.run_extract(session=session, extract_id=extract.id, now=NOW,
+                                date_from=d("2026-11-10"), date_to=d("2026-11-12"))
+
+    assert (run.trigger, run.already_queued) == ("manual", False)
+
+
+def test_a_window_that_is_running_gets_one_run_after_it(session: Session) -> None:
+    extract = make_extract(session)
+    window = {"date_from": d("2026-11-20"), "date_to": d("2026-11-26")}
+    [running] = service.run_extract(session=session, extract_id=extract.id, now=NOW, **window)
+    session.get(Run, running.id).status = "running"
+
+    [again] = service.run_extract(session=session, extract_id=extract.id, now=NOW, **window)
+    [joined] = service.run_extract(session=session, extract_id=extract.id, now=NOW, **window)
+
+    assert again.id != running.id and not again.already_queued
+    assert (joined.id, joined.already_queued) == (again.id, True)
+
+
 # -- historical data -------------------------------------------------------------------------
 
 def test_sync_historical_data_queues_backfill_newest_first(session: Session) -> None:
