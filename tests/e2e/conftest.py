@@ -5,9 +5,11 @@ Under CI=true a missing Chromium fails the test; on a laptop without it the test
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -51,14 +53,31 @@ def app_server(tmp_path: Path) -> Iterator[str]:
     servers.stop(process)
 
 
+@contextmanager
+def _without_faketime() -> Iterator[None]:
+    """os.environ without libfaketime's variables while the browser side starts."""
+    saved = {k: os.environ.pop(k) for k in list(os.environ)
+             if k == "LD_PRELOAD" or k.startswith("FAKETIME")}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
 @pytest.fixture
 def page(request: pytest.FixtureRequest, app_server: str) -> Iterator[object]:
     """A Playwright page in headless Chromium; a screenshot is saved if the test fails."""
     executable = chromium_path()
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+    # Under `faketime` (the suite run on another date) only the product's processes get the
+    # fake date: libfaketime makes Playwright's driver and Chromium crawl. The browser's own
+    # clock does not reach the product, which renders every date on the server.
+    with _without_faketime():
+        playwright = sync_playwright().start()
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS,
+                                             env=dict(os.environ))
+    try:
         context = browser.new_context(viewport={"width": 1400, "height": 1000},
                                       timezone_id="UTC", locale="en-US")
         pg = context.new_page()
@@ -68,7 +87,9 @@ def page(request: pytest.FixtureRequest, app_server: str) -> Iterator[object]:
         if outcome is not None and outcome.failed:
             ARTIFACTS.mkdir(exist_ok=True)
             pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    finally:
         browser.close()
+        playwright.stop()
 
 
 @pytest.hookimpl(wrapper=True)
