@@ -216,6 +216,8 @@ class Run(Base):
     log: Mapped[list[Any]] = mapped_column(default=list)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     worker_id: Mapped[str | None] = mapped_column(String(100))
+    # Set anew by every claim; the load commits only while the run still carries it.
+    claim_token: Mapped[str | None] = mapped_column(String(64))
 
     extract: Mapped[Extract] = relationship()
 
