@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core import errors, schedules, schemas
+from core import errors, run_log, schedules, schemas
 from core.db import database_of
 from core.models import Extract, Run
 from core.services.common import (
@@ -19,6 +19,7 @@ from core.services.common import (
     run_out,
     utcnow,
 )
+from core.vocabulary import LogLevel
 
 MAX_ATTEMPTS = 3
 
@@ -142,7 +143,7 @@ def _mark_cancelled(run: Run, now: datetime, why: str) -> None:
     run.status = "cancelled"
     run.finished_at = now
     run.error = f"cancelled: {why}"
-    run.log = [*run.log, {"at": now.isoformat(), "level": "warning", "message": run.error}]
+    run_log.append(run, now, LogLevel.WARNING, run.error)
 
 
 def list_runs(*, session: Session, extract_id: int | None = None, status: str | None = None,
@@ -172,8 +173,8 @@ def cancel_run(*, session: Session, run_id: int, now: datetime | None = None
         refresh_status(session, run.extract)
     elif run.status == "running":
         run.cancel_requested = True
-        run.log = [*run.log, {"at": now.isoformat(), "level": "warning",
-                              "message": "cancel requested; stopping before the next chunk"}]
+        run_log.append(run, now, LogLevel.WARNING,
+                       "cancel requested; stopping before the next chunk")
     else:
         raise errors.Conflict(f"run {run_id} is already {run.status}; only queued or running "
                               "runs can be cancelled")
