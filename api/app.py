@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
@@ -18,11 +17,10 @@ from fastapi.routing import APIRoute
 
 from api import auth, catalog, errors, extracts
 from api.deps import Backend, require_key
+from core import worker
 from core.config import get_settings
 from core.db import Database, open_database
 from core.services.common import utcnow
-
-log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 Create, change, run and watch data extracts. Paths, field names and behaviour follow
@@ -72,11 +70,6 @@ def _answer_both_slash_forms(api: FastAPI) -> None:
 
 def _start_embedded_worker(db: Database) -> Callable[[], Any] | None:
     """Start core.worker's embedded worker (once per process); return how to stop it."""
-    try:
-        from core import worker
-    except ImportError:  # a checkout without the worker: serve the API alone
-        log.warning("core.worker is missing; runs stay queued until a worker runs")
-        return None
     if worker.start_embedded(db) is None:
         return None
     return worker.stop_embedded
