@@ -11,7 +11,7 @@ each fire time is recorded in `schedule_fires`, so a fire time queues one run.
     recovery.py       stale runs -> failed and retried; auto-pause after repeated failures
     firing.py         a due schedule -> one queued run per fire time
     schedule_jobs.py  APScheduler jobs mirroring the Schedule rows, the firing thread
-    lease.py          who fires schedules: acquire, release
+    lease.py          who fires schedules: acquire, release, and the Keeper thread
     __main__.py       `python -m core.worker`
 
 Here: the Worker, which runs all of these on its threads, and `start_embedded(db)`, which
@@ -68,11 +68,12 @@ class Worker:
         self.fire_schedules = fire_schedules
         self.run_queue = run_queue
         self.executor = executors.LocalExecutor(self.max_workers)
+        self.lease = lease.Keeper(db, SCHEDULER_LEASE, self.worker_id, clock=clock,
+                                  on_change=self.wake)
         self.scheduler = schedule_jobs.new_scheduler()
-        self.jobs = schedule_jobs.ScheduleJobs(db, self.scheduler,
-                                               leads=lambda: self.is_leader, clock=clock,
+        self.jobs = schedule_jobs.ScheduleJobs(db, self.scheduler, self.lease, clock=clock,
                                                on_fired=self.wake)
-        self.is_leader = False
+        self.is_leader = False  # keeps schedule jobs: follows the lease at every tick
         self._due: dict[str, datetime] = {}
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -81,9 +82,9 @@ class Worker:
     # -- one step of the loop; tests call these with an explicit `now`
 
     def tick(self, now: datetime) -> None:
-        """Everything the loop does once: lease, schedules, housekeeping, dispatch."""
-        if self.fire_schedules and self._is_due("lease", now):
-            self.renew_lease(now)
+        """Everything the loop does once: schedules, housekeeping, dispatch."""
+        if self.fire_schedules:
+            self.follow_lease(now)
         if self.is_leader and self._is_due("sync", now):
             self.sync_schedules(now)
         if self._is_due("heartbeat", now):
@@ -95,8 +96,7 @@ class Worker:
             self.dispatch(now)
 
     def _is_due(self, what: str, now: datetime) -> bool:
-        every = {"lease": lease.RENEW_EVERY if self.is_leader else lease.POLL_EVERY,
-                 "sync": SYNC_EVERY, "heartbeat": HEARTBEAT_EVERY,
+        every = {"sync": SYNC_EVERY, "heartbeat": HEARTBEAT_EVERY,
                  "recover": RECOVER_EVERY}[what]
         if now < self._due.get(what, datetime.min.replace(tzinfo=UTC)):
             return False
@@ -118,17 +118,21 @@ class Worker:
         return started
 
     def renew_lease(self, now: datetime) -> bool:
-        """Take or keep the scheduler lease; start or stop firing schedules accordingly."""
-        held = lease.acquire(self.db, SCHEDULER_LEASE, self.worker_id, now)
-        if held and not self.is_leader:
-            log.info("worker %s holds the scheduler lease; firing schedules", self.worker_id)
+        """Take or keep the scheduler lease as of `now`, then follow it (as the lease's
+        own thread does on a running worker)."""
+        held = self.lease.renew(now)
+        self.follow_lease(now)
+        return held
+
+    def follow_lease(self, now: datetime) -> None:
+        """Keep schedule jobs while the lease is held at `now`; drop them once it is not."""
+        leading = self.lease.holds(now)
+        if leading and not self.is_leader:
             self.is_leader = True
             self.sync_schedules(now, force=True)
-        elif not held and self.is_leader:
-            log.warning("worker %s lost the scheduler lease", self.worker_id)
+        elif not leading and self.is_leader:
             self.is_leader = False
             self.jobs.clear()
-        return held
 
     def sync_schedules(self, now: datetime, *, force: bool = False) -> bool:
         """Make the schedule jobs mirror the Schedule rows (see ScheduleJobs.sync)."""
@@ -162,13 +166,15 @@ class Worker:
             self.wake()
 
     def start(self) -> Worker:
-        """Start the scheduler, the firing thread and the loop."""
+        """Start the scheduler, the lease's thread, the firing thread and the loop."""
         if self._thread is not None:
             return self
         # A run queued in this process (dashboard, API) is claimed at once, not next tick.
         event.listen(self.db.sessions, "after_flush", self._on_flush)
         event.listen(self.db.sessions, "after_commit", self._on_commit)
         self.scheduler.start(paused=not self.fire_schedules)
+        if self.fire_schedules:
+            self.lease.start()
         self._thread = threading.Thread(target=self._loop, name="worker", daemon=True)
         self._thread.start()
         self.jobs.start()
@@ -198,9 +204,8 @@ class Worker:
         self.jobs.stop()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        if self.is_leader:
-            lease.release(self.db, SCHEDULER_LEASE, self.worker_id)
-            self.is_leader = False
+        self.lease.stop()  # nothing fires any more: give the lease up for the next holder
+        self.is_leader = False
         unfinished = self.executor.shutdown(grace)
         released = run_queue.release_runs(self.db, self.worker_id, unfinished, self.clock())
         log.info("worker %s stopped%s", self.worker_id,

@@ -20,7 +20,7 @@ from core.db import Database
 from core.models import Extract, Run, Schedule, ScheduleFire, Template
 from core.services.common import schedule_dict
 from core.vocabulary import PRIORITY, ExtractStatus, RunStatus, RunTrigger
-from core.worker import guarded
+from core.worker import guarded, lease
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +40,20 @@ def fire_schedule(db: Database, schedule_id: int, now: datetime, *,
 
 
 def fire_schedules(db: Database, schedule_ids: list[int], now: datetime, *,
-                   grace: timedelta = MISFIRE_GRACE) -> dict[int, int | None]:
-    """`fire_schedule` for many schedules in one transaction (hundreds fire at 00:00)."""
+                   grace: timedelta = MISFIRE_GRACE,
+                   lease_holder: str | None = None) -> dict[int, int | None]:
+    """`fire_schedule` for many schedules in one transaction (hundreds fire at 00:00).
+
+    With `lease_holder`, nothing fires unless that holder's scheduler lease is current in
+    this very transaction: a worker whose lease ran out never fires alongside the next one.
+    """
     fired: dict[int, int | None] = dict.fromkeys(schedule_ids)
     with db.session() as session:
+        if lease_holder is not None and not lease.is_current(
+                session, lease.SCHEDULER_LEASE, lease_holder, now):
+            log.warning("schedules %s not fired: worker %s no longer holds the scheduler "
+                        "lease", schedule_ids, lease_holder)
+            return fired
         rows = session.execute(
             select(Schedule, Extract, Template, ScheduleFire.fired_at)
             .join(Extract, Extract.id == Schedule.extract_id)

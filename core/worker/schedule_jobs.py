@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from core import schedules
 from core.db import Database
 from core.models import Extract, Schedule, ScheduleFire
-from core.worker import firing
+from core.worker import firing, lease
 
 log = logging.getLogger(__name__)
 
@@ -89,15 +89,14 @@ def _fire_job(jobs: ScheduleJobs, schedule_id: int) -> None:
 
 
 class ScheduleJobs:
-    """The jobs of one process's scheduler, and its firing thread. A due schedule is handed
-    over only while `leads()`; `on_fired` is told when runs were queued."""
+    """The jobs of one process's scheduler, and its firing thread. A schedule fires only
+    while `keeper` holds the scheduler lease; `on_fired` is told when runs were queued."""
 
-    def __init__(self, db: Database, scheduler: BackgroundScheduler, *,
-                 leads: Callable[[], bool], clock: Callable[[], datetime],
-                 on_fired: Callable[[], None]) -> None:
+    def __init__(self, db: Database, scheduler: BackgroundScheduler, keeper: lease.Keeper, *,
+                 clock: Callable[[], datetime], on_fired: Callable[[], None]) -> None:
         self.db = db
         self.scheduler = scheduler
-        self.leads = leads
+        self.keeper = keeper
         self.clock = clock
         self.on_fired = on_fired
         self.to_fire: queue.SimpleQueue[int] = queue.SimpleQueue()
@@ -154,8 +153,8 @@ class ScheduleJobs:
                 for job in self.scheduler.get_jobs()}
 
     def hand_over(self, schedule_id: int) -> None:
-        """Queue a due schedule for the firing thread, if this process holds the lease."""
-        if self.leads():
+        """Queue a due schedule for the firing thread, if the lease is held."""
+        if self.keeper.holds(self.clock()):
             self.to_fire.put(schedule_id)
 
     def is_firing(self) -> bool:
@@ -204,9 +203,13 @@ class ScheduleJobs:
             with contextlib.suppress(queue.Empty):
                 while len(batch) < FIRE_BATCH:
                     batch.append(self.to_fire.get_nowait())
+            now = self.clock()
+            if not self.keeper.holds(now):
+                continue  # the hold ran out: the next holder fires these, once
             with self._firing:
                 try:
-                    fired = firing.fire_schedules(self.db, batch, self.clock())
+                    fired = firing.fire_schedules(self.db, batch, now,
+                                                  lease_holder=self.keeper.holder)
                 except Exception:
                     log.exception("schedules %s failed to fire", batch)
                     continue

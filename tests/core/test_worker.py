@@ -22,7 +22,7 @@ from core.db import Database
 from core.models import Connection, Run
 from core.services.common import utcnow
 from core.services.runs import queue_runs
-from core.worker import executors, lease, recovery, run_queue
+from core.worker import executors, firing, lease, recovery, run_queue
 from tests.conftest import NOW, make_extract
 
 T0 = NOW + timedelta(hours=1)
@@ -404,6 +404,44 @@ def test_one_holder_of_the_lease_at_a_time_and_takeover_after_expiry(db: Databas
     assert not lease.acquire(db, "scheduler", "a", T0 + timedelta(seconds=36))
     lease.release(db, "scheduler", "b")
     assert lease.acquire(db, "scheduler", "a", T0 + timedelta(seconds=37))
+
+
+def test_a_holder_stops_acting_on_its_lease_when_the_hold_runs_out(db: Database) -> None:
+    keeper = lease.Keeper(db, "scheduler", "a")
+    assert keeper.renew(T0)
+
+    # Whether or not its thread got to renew meanwhile, the hold is over after the TTL...
+    assert keeper.holds(T0 + timedelta(seconds=24))
+    assert not keeper.holds(T0 + timedelta(seconds=25))
+    # ...which is when another process may take the lease over.
+    assert lease.acquire(db, "scheduler", "b", T0 + timedelta(seconds=25))
+
+
+def test_a_yes_that_comes_after_the_ttl_holds_nothing(db: Database) -> None:
+    moments = iter([T0, T0 + timedelta(seconds=26)])  # asked at T0; the answer came 26 s later
+    keeper = lease.Keeper(db, "scheduler", "a", clock=lambda: next(moments))
+
+    keeper.keep_once()
+
+    assert not keeper.holds(T0)
+    assert lease.acquire(db, "scheduler", "b", T0 + timedelta(seconds=26))
+
+
+def test_only_the_current_holder_of_the_lease_fires_schedules(
+        db: Database, session: Session) -> None:
+    extract = make_extract(session, schedules=[{"frequency": "hourly", "every_hours": 1,
+                                                "minute": 0, "timezone": "UTC"}])
+    session.commit()
+    [schedule_id] = [s.id for s in extract.schedules]
+    assert lease.acquire(db, "scheduler", "a", T0 - timedelta(seconds=30))
+    assert lease.acquire(db, "scheduler", "b", T0)  # a's lease ran out; b took over
+
+    late = firing.fire_schedules(db, [schedule_id], T0, lease_holder="a")
+    current = firing.fire_schedules(db, [schedule_id], T0, lease_holder="b")
+
+    assert late == {schedule_id: None}
+    run_id = current[schedule_id]
+    assert run_id is not None and run_row(db, run_id)["trigger"] == "schedule"
 
 
 def test_a_dead_holder_is_replaced_within_30_seconds() -> None:
