@@ -163,9 +163,6 @@ class Warehouse:
                     f"ADD COLUMN {preparer.quote(f.name)} {sql_type}"
                 )
 
-    def drop_table(self, table_name: str) -> None:
-        Table(table_name, MetaData()).drop(self.engine, checkfirst=True)
-
     # -- loading ---------------------------------------------------------------------------
 
     def replace_window(
