@@ -91,11 +91,18 @@ def lease_terms(output: str) -> list[tuple[datetime, datetime]]:
 
 
 def big_queued_run(session: Session) -> tuple[schemas.ExtractOut, int]:
-    """A queued manual run of 100,000 rows (long enough to interrupt): the extract, the run id."""
+    """A queued manual run of 100,000 rows (long enough to interrupt): the extract, the run id.
+
+    The worker processes read the wall clock, so the extract's schedule lies 12 hours from
+    now: the default one (daily 00:00 UTC) would fire during a test run between 00:00 and
+    01:00 UTC and load days the test does not expect.
+    """
     connection = service.create_connection(session=session, data={
         "datasource": "sample_ads", "title": "Big", "config": {"rows_per_day": 20_000}})
+    far_off = (utcnow() + timedelta(hours=12)).hour
     extract = make_extract(session, accounts=[connection.accounts[0].id],
-                           data_table_title="Big stats")
+                           data_table_title="Big stats",
+                           schedules=[{"frequency": "daily", "hour": far_off, "minute": 0}])
     [run] = service.run_extract(session=session, extract_id=extract.id,
                                 date_from=date(2026, 11, 24), date_to=date(2026, 11, 28))
     session.commit()
