@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
@@ -19,8 +18,6 @@ from api import auth, catalog, errors, extracts
 from api.deps import Backend, require_key
 from core import service
 from core.config import get_settings
-
-log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 Create, change, run and watch data extracts. Paths, field names and behaviour follow

@@ -39,7 +39,7 @@ import pyarrow as pa
 from core.connectors import sample_ads
 from core.connectors.base import AccountSpec, ConnectionInfo, FetchRequest, FieldSpec
 from core.db import make_engine
-from core.warehouse import SYSTEM_COLUMNS, Warehouse, Window, arrow_table, csv_bytes, sqlite_rows
+from core.warehouse import SYSTEM_COLUMNS, Warehouse, Window, arrow
 
 ROWS_PER_DAY = 100_000
 TABLE = "bench_load"
@@ -74,7 +74,7 @@ class Source:
         return {f.name: f.type for f in (*SYSTEM_COLUMNS, *FIELDS)}
 
     def arrow(self) -> list[pa.Table]:
-        return [arrow_table(c, self.names(), self.types(), self.system) for c in self.chunks]
+        return [arrow.table(c, self.names(), self.types(), self.system) for c in self.chunks]
 
     def frames(self) -> list[pd.DataFrame]:
         """Whole rows as DataFrames (system columns included), for pandas and dlt."""
@@ -167,7 +167,7 @@ def ours_rerun(source: Source, url: str) -> float:
 
 def raw_executemany(source: Source, url: str) -> float:
     warehouse_with_table(url).engine.dispose()
-    rows = [list(sqlite_rows(batch)) for batch in source.arrow()]
+    rows = [list(arrow.sqlite_rows(batch)) for batch in source.arrow()]
     marks = ", ".join("?" for _ in source.names())
     conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -201,7 +201,7 @@ def raw_copy(source: Source, url: str) -> float:
     from sqlalchemy.engine import make_url
 
     warehouse_with_table(url).engine.dispose()
-    payloads = [csv_bytes(batch) for batch in source.arrow()]
+    payloads = [arrow.csv_bytes(batch) for batch in source.arrow()]
     columns = ", ".join(f'"{n}"' for n in source.names())
     conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(conninfo) as conn, conn.cursor() as cursor:
@@ -308,9 +308,9 @@ def contention(source: Source, delay: float) -> list[tuple[str, float, float]]:
                     conn.execute("BEGIN IMMEDIATE")
                     conn.execute(f"DELETE FROM {TABLE} WHERE __extract_id = 1")
                     for chunk in chunks:
-                        batch = arrow_table(chunk, names, source.types(), source.system)
+                        batch = arrow.table(chunk, names, source.types(), source.system)
                         conn.executemany(f"INSERT INTO {TABLE} VALUES ({marks})",
-                                         sqlite_rows(batch))
+                                         arrow.sqlite_rows(batch))
                     conn.execute("COMMIT")
                     conn.close()
                 times["big"] = time.perf_counter() - started

@@ -31,7 +31,8 @@ from core.connectors import registry
 from core.connectors.base import FetchRequest, FetchResult
 from core.connectors.sample_ads import SampleAds
 from core.db import Database, open_database
-from core.models import Extract, Run, Schedule
+from core.models import SCHEDULER_LEASE, Extract, Run, Schedule
+from core.worker import lease
 
 FIELDS = ["date", "campaign_id", "clicks", "spend"]
 
@@ -105,7 +106,7 @@ def bench_startup(db: Database, extracts: int) -> dict[str, Any]:
     w.sync_schedules(datetime.now(UTC))  # the every-2-s check when nothing changed
     resync_ms = (time.perf_counter() - resync_started) * 1000
     w.scheduler.shutdown(wait=False)
-    worker.release_lease(db, worker.SCHEDULER_LEASE, w.worker_id)
+    lease.release(db, SCHEDULER_LEASE, w.worker_id)
     return {"extracts": extracts, "schedule_jobs": jobs, "startup_and_sync_s": round(seconds, 2),
             "unchanged_resync_ms": round(resync_ms, 1),
             "peak_rss_mb": round(_peak_rss_mb(), 1), "rss_before_mb": round(rss_before, 1)}

@@ -8,11 +8,10 @@ import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import pandas as pd
 
-from core import errors, filters, schemas
+from core import errors, filters, run_log, schemas
 from core.clock import utcnow
 from core.connectors import registry
 from core.connectors.base import (
@@ -27,6 +26,7 @@ from core.db import Database
 from core.models import Run
 from core.services.catalog import connection_info
 from core.services.common import field_specs, load, refresh_status, run_out, template_spec
+from core.vocabulary import LogLevel, RunStatus
 from core.warehouse import Window
 
 HEARTBEAT_SECONDS = 5.0
@@ -51,18 +51,18 @@ class _Plan:
 def _claim(db: Database, run_id: int, worker_id: str, now: datetime) -> _Plan:
     with db.session() as session:
         run = load(session, Run, run_id, "run")
-        if run.status == "queued":
-            run.status = "running"
+        if run.status == RunStatus.QUEUED:
+            run.status = RunStatus.RUNNING
             run.worker_id = worker_id
             run.started_at = now
             run.attempts += 1
-        elif run.status != "running" or run.worker_id != worker_id:
+        elif run.status != RunStatus.RUNNING or run.worker_id != worker_id:
             raise errors.Conflict(f"run {run_id} is {run.status}; only a queued run (or one "
                                   "this worker claimed) can be executed")
         run.heartbeat_at = now
-        run.log = [*run.log, _line(now, "info", f"attempt {run.attempts} started "
-                                                f"({run.trigger}, window "
-                                                f"{run.date_from} to {run.date_to})")]
+        run_log.append(run, now, LogLevel.INFO,
+                       f"attempt {run.attempts} started ({run.trigger}, window "
+                       f"{run.date_from} to {run.date_to})")
         extract = run.extract
         refresh_status(session, extract)
         specs = field_specs(extract.template)
@@ -84,10 +84,6 @@ def _claim(db: Database, run_id: int, worker_id: str, now: datetime) -> _Plan:
             window=Window(extract.id, extract.template.date_field, run.date_from, run.date_to),
             account=account,
         )
-
-
-def _line(at: datetime, level: str, message: str) -> dict[str, Any]:
-    return {"at": at.isoformat(), "level": level, "message": message}
 
 
 def _shaped(plan: _Plan, chunks: Iterator[pd.DataFrame], filters_applied: bool,
@@ -151,7 +147,7 @@ def execute_run(*, db: Database, run_id: int, worker_id: str = "inline",
         last_beat = float("-inf")  # not 0.0: the monotonic clock may have started < 5 s ago
         before_chunk()
 
-    status, error, rows = "succeeded", None, 0
+    status, error, rows = RunStatus.SUCCEEDED, None, 0
     retry: Callable[[int], float] | None = None
     detail: str | None = None
     try:
@@ -175,63 +171,66 @@ def execute_run(*, db: Database, run_id: int, worker_id: str = "inline",
             before_chunk=before_chunk,
         )
     except errors.Cancelled as exc:
-        status, error = "cancelled", f"cancelled: {exc}; the window's data was left as it was"
+        status = RunStatus.CANCELLED
+        error = f"cancelled: {exc}; the window's data was left as it was"
     except TransientError as exc:
-        status, error = "failed", f"temporary source error: {exc}"
+        status, error = RunStatus.FAILED, f"temporary source error: {exc}"
         retry = retry_delay
     except (SourceError, errors.ExtractsError) as exc:
-        status, error = "failed", str(exc)
+        status, error = RunStatus.FAILED, str(exc)
     except Exception as exc:  # a bug or an unexpected library error: record, never hide
-        status, error = "failed", f"{type(exc).__name__}: {exc}"
+        status, error = RunStatus.FAILED, f"{type(exc).__name__}: {exc}"
         detail = traceback.format_exc(limit=8)
     return _record(db, run_id, status=status, error=error, rows=rows, notes=notes,
                    detail=detail, started=started, finished=clock(), retry=retry,
                    worker_id=worker_id)
 
 
-def _record(db: Database, run_id: int, *, status: str, error: str | None, rows: int,
+def _record(db: Database, run_id: int, *, status: RunStatus, error: str | None, rows: int,
             notes: list[str], detail: str | None, started: datetime, finished: datetime,
             retry: Callable[[int], float] | None = None, worker_id: str | None = None
             ) -> schemas.RunOut:
     with db.session() as session:
         run = load(session, Run, run_id, "run")
-        if worker_id is not None and (run.status != "running" or run.worker_id != worker_id):
+        if worker_id is not None and (run.status != RunStatus.RUNNING
+                                      or run.worker_id != worker_id):
             # Recovery or a shutdown took the run from this worker meanwhile: what they
             # recorded stands (a retry reloads the window; a reload never duplicates rows).
-            run.log = [*run.log, _line(finished, "warning", f"late outcome '{status}' of "
-                                                            f"worker {worker_id} ignored")]
+            run_log.append(run, finished, LogLevel.WARNING,
+                           f"late outcome '{status}' of worker {worker_id} ignored")
             return run_out(run, with_log=True)
         run.status = status
         run.finished_at = finished
         run.heartbeat_at = finished
         run.duration_seconds = round((finished - started).total_seconds(), 3)
         run.error = error
-        run.rows = rows if status == "succeeded" else None
-        lines = [_line(finished, "warning", n) for n in notes]
-        if status == "succeeded":
-            lines.append(_line(finished, "info", f"loaded {rows} rows in "
-                                                 f"{run.duration_seconds:.2f}s"))
+        run.rows = rows if status == RunStatus.SUCCEEDED else None
+        lines = [run_log.line(finished, LogLevel.WARNING, n) for n in notes]
+        if status == RunStatus.SUCCEEDED:
+            lines.append(run_log.line(finished, LogLevel.INFO, f"loaded {rows} rows in "
+                                                               f"{run.duration_seconds:.2f}s"))
         else:
-            lines.append(_line(finished, "error" if status == "failed" else "warning",
-                               error or status))
+            lines.append(run_log.line(
+                finished, LogLevel.ERROR if status == RunStatus.FAILED else LogLevel.WARNING,
+                error or status))
         if detail:
-            lines.append(_line(finished, "debug", detail))
-        if status == "failed" and retry is not None and run.attempts < run.max_attempts:
+            lines.append(run_log.line(finished, LogLevel.DEBUG, detail))
+        if status == RunStatus.FAILED and retry is not None and run.attempts < run.max_attempts:
             # Same run, next attempt: back in the queue, not claimable before `queued_at`.
-            run.status = "queued"
+            run.status = RunStatus.QUEUED
             run.worker_id = None
             run.finished_at = None
             run.queued_at = finished + timedelta(seconds=retry(run.attempts))
-            lines.append(_line(finished, "info", f"attempt {run.attempts + 1} of "
-                                                 f"{run.max_attempts} queued for "
-                                                 f"{run.queued_at.isoformat()}"))
+            lines.append(run_log.line(finished, LogLevel.INFO,
+                                      f"attempt {run.attempts + 1} of {run.max_attempts} "
+                                      f"queued for {run.queued_at.isoformat()}"))
         run.log = [*run.log, *lines]
         extract = run.extract
-        if status == "succeeded":
+        if status == RunStatus.SUCCEEDED:
             extract.last_sync = finished
             extract.error_text = None
-        elif status == "failed" and run.status == "failed":  # not while attempts are left
-            extract.error_text = error
+        elif status == RunStatus.FAILED and run.status == RunStatus.FAILED:
+            extract.error_text = error  # only once no attempts are left
         refresh_status(session, extract)
         session.flush()
         return run_out(run, with_log=True)

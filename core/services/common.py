@@ -11,13 +11,16 @@ from sqlalchemy.orm import Session
 from core import errors, schedules, schemas
 from core.connectors.base import FieldSpec, TemplateSpec
 from core.models import Base, Extract, Run, Schedule, Template
-from core.vocabulary import ExtractStatus, RunStatus, RunTrigger
+from core.vocabulary import (
+    ACTIVE_RUN_STATUSES,
+    FINISHED_RUN_STATUSES,
+    ExtractStatus,
+    RunStatus,
+    RunTrigger,
+)
 
 M = TypeVar("M", bound=Base)
 
-ACTIVE_RUN_STATUSES = ("queued", "running")
-FINISHED_RUN_STATUSES = ("succeeded", "failed")
-PRIORITY = {"manual": 0, "retry": 1, "schedule": 2, "backfill": 3}
 
 
 def load(session: Session, model: type[M], id_: int, what: str) -> M:
@@ -102,14 +105,14 @@ def refresh_status(session: Session, extract: Extract) -> None:
                              Run.status.in_(ACTIVE_RUN_STATUSES)).limit(1)
     )
     if active is not None:
-        extract.status = "syncing"
+        extract.status = ExtractStatus.SYNCING
         return
     if extract.is_paused:
-        extract.status = "paused"
+        extract.status = ExtractStatus.PAUSED
         return
     last = session.scalar(
         select(Run.status).where(Run.extract_id == extract.id,
                                  Run.status.in_(FINISHED_RUN_STATUSES))
         .order_by(Run.finished_at.desc(), Run.id.desc()).limit(1)
     )
-    extract.status = "error" if last == "failed" else "active"
+    extract.status = ExtractStatus.ERROR if last == RunStatus.FAILED else ExtractStatus.ACTIVE

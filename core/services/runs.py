@@ -8,19 +8,19 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core import errors, schedules, schemas
+from core import errors, run_log, schedules, schemas
 from core.clock import utcnow
 from core.db import database_of
 from core.models import Extract, Run
-from core.services.common import (
+from core.services.common import load, refresh_status, run_out
+from core.vocabulary import (
     ACTIVE_RUN_STATUSES,
     FINISHED_RUN_STATUSES,
     PRIORITY,
-    load,
-    refresh_status,
-    run_out,
+    LogLevel,
+    RunStatus,
+    RunTrigger,
 )
-from core.vocabulary import RunStatus, RunTrigger
 
 MAX_ATTEMPTS = 3
 
@@ -36,7 +36,7 @@ def windows(date_from: date, date_to: date, chunk_days: int) -> list[tuple[date,
     return out
 
 
-def queue_runs(session: Session, extract: Extract, trigger: str,
+def queue_runs(session: Session, extract: Extract, trigger: RunTrigger,
                spans: list[tuple[date | None, date | None]], now: datetime) -> list[Run]:
     """Add queued runs of an extract, in the order given, and mark it syncing."""
     database = session.info.get("database")
@@ -149,7 +149,7 @@ def queue_backfill(session: Session, extract: Extract, start: date, now: datetim
     if start > end:
         return []
     spans = windows(start, end, db.settings.backfill_chunk_days)
-    return queue_runs(session, extract, "backfill", list(reversed(spans)), now)
+    return queue_runs(session, extract, RunTrigger.BACKFILL, list(reversed(spans)), now)
 
 
 def cancel_queued_backfill(session: Session, extract: Extract, before: date | None,
@@ -175,7 +175,7 @@ def _mark_cancelled(run: Run, now: datetime, why: str) -> None:
     run.status = "cancelled"
     run.finished_at = now
     run.error = f"cancelled: {why}"
-    run.log = [*run.log, {"at": now.isoformat(), "level": "warning", "message": run.error}]
+    run_log.append(run, now, LogLevel.WARNING, run.error)
 
 
 def list_runs(*, session: Session, extract_id: int | None = None, status: str | None = None,
@@ -205,8 +205,8 @@ def cancel_run(*, session: Session, run_id: int, now: datetime | None = None
         refresh_status(session, run.extract)
     elif run.status == "running":
         run.cancel_requested = True
-        run.log = [*run.log, {"at": now.isoformat(), "level": "warning",
-                              "message": "cancel requested; stopping before the next chunk"}]
+        run_log.append(run, now, LogLevel.WARNING,
+                       "cancel requested; stopping before the next chunk")
     else:
         raise errors.Conflict(f"run {run_id} is already {run.status}; only queued or running "
                               "runs can be cancelled")

@@ -29,6 +29,7 @@ from core.db import Database, open_database
 from core.models import Connection, Run
 from core.services import history
 from core.services.history import HistoryQuery
+from core.worker import lease, run_queue
 from tests.conftest import NOW, make_extract, make_settings
 
 WEEK = (date(2026, 11, 1), date(2026, 11, 7))  # old enough that Sample Ads does not drift
@@ -159,7 +160,7 @@ def test_claims_from_many_threads_keep_every_cap(pg_db: Database) -> None:
                 service.run_extract(session=s, extract_id=extract_id, date_from=WEEK[0],
                                     date_to=WEEK[1], now=NOW)
 
-    claimed = _together(8, lambda i: worker.claim_next(pg_db, f"w{i}", T0, max_workers=1))
+    claimed = _together(8, lambda i: run_queue.claim_next(pg_db, f"w{i}", T0, max_workers=1))
 
     taken = [run_id for run_id in claimed if run_id is not None]
     assert len(taken) == 3  # the connection's cap, although 8 workers asked at once
@@ -193,14 +194,14 @@ def test_queued_runs_are_carried_out_by_a_worker(pg_db: Database) -> None:
 
 def test_one_lease_holder_among_many_threads_and_takeover_after_expiry(pg_db: Database
                                                                        ) -> None:
-    held = _together(8, lambda i: worker.acquire_lease(pg_db, "scheduler", f"w{i}", T0))
+    held = _together(8, lambda i: lease.acquire(pg_db, "scheduler", f"w{i}", T0))
 
     assert held.count(True) == 1
     holder = f"w{held.index(True)}"
-    later = T0 + worker.LEASE_TTL
-    others = _together(4, lambda i: worker.acquire_lease(pg_db, "scheduler", f"x{i}", later))
+    later = T0 + lease.TTL
+    others = _together(4, lambda i: lease.acquire(pg_db, "scheduler", f"x{i}", later))
     assert others.count(True) == 1  # expired: exactly one of the others takes over
-    assert not worker.acquire_lease(pg_db, "scheduler", holder, later)
+    assert not lease.acquire(pg_db, "scheduler", holder, later)
 
 
 def test_history_aggregates_the_runs(pg_db: Database) -> None:

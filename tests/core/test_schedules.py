@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from core import schedules, service, worker
 from core.db import Database
 from core.models import Run
+from core.worker import firing
 from tests.conftest import NOW, make_extract
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -111,8 +112,8 @@ def test_a_firing_schedule_queues_its_lookback_window_in_its_timezone(
         "lookback": 3})
     fire = utc("2026-11-28T11:30")
 
-    assert worker.fire_schedule(db, schedule_id, fire - timedelta(seconds=1)) is None
-    run_id = worker.fire_schedule(db, schedule_id, fire + timedelta(seconds=2))
+    assert firing.fire_schedule(db, schedule_id, fire - timedelta(seconds=1)) is None
+    run_id = firing.fire_schedule(db, schedule_id, fire + timedelta(seconds=2))
 
     run = service.get_run(session=session, run_id=run_id)
     assert (run.trigger, run.status) == ("schedule", "queued")
@@ -125,8 +126,8 @@ def test_a_fire_time_queues_one_run_however_often_it_is_served(
     _, schedule_id = _extract_with(session, {"frequency": "daily", "hour": 12, "minute": 0,
                                              "timezone": "Europe/Berlin"})
     fire = utc("2026-11-28T11:00")  # 12:00 Berlin
-    first = worker.fire_schedule(db, schedule_id, fire)
-    again = [worker.fire_schedule(db, schedule_id, fire + timedelta(seconds=s))
+    first = firing.fire_schedule(db, schedule_id, fire)
+    again = [firing.fire_schedule(db, schedule_id, fire + timedelta(seconds=s))
              for s in (0, 1, 30)]
 
     assert first is not None
@@ -139,23 +140,23 @@ def test_a_missed_fire_runs_once_within_the_grace_period_and_never_after_it(
     _, schedule_id = _extract_with(session, {"frequency": "hourly", "every_hours": 1,
                                              "minute": 0, "timezone": "UTC"})
     # Down from 11:59 to 14:20: only 14:00 lies within the hour of grace; no burst.
-    run_id = worker.fire_schedule(db, schedule_id, utc("2026-11-28T14:20"))
-    assert worker.fire_schedule(db, schedule_id, utc("2026-11-28T14:21")) is None
+    run_id = firing.fire_schedule(db, schedule_id, utc("2026-11-28T14:20"))
+    assert firing.fire_schedule(db, schedule_id, utc("2026-11-28T14:21")) is None
 
     runs = [(r.id, r.date_to) for r in session.scalars(select(Run).where(
         Run.trigger == "schedule"))]
     assert runs == [(run_id, date(2026, 11, 28))]
     service.cancel_run(session=session, run_id=run_id)  # else the next fire joins it
     session.commit()  # end the transaction: SQLite takes the write lock on BEGIN
-    assert worker.fire_schedule(db, schedule_id, utc("2026-11-28T17:30")) is not None
+    assert firing.fire_schedule(db, schedule_id, utc("2026-11-28T17:30")) is not None
 
 
 def test_a_fire_joins_a_run_of_the_same_window_that_still_waits(
         db: Database, session: Session) -> None:
     _, schedule_id = _extract_with(session, {"frequency": "hourly", "every_hours": 1,
                                              "minute": 0, "timezone": "UTC"})
-    first = worker.fire_schedule(db, schedule_id, utc("2026-11-28T11:00"))
-    second = worker.fire_schedule(db, schedule_id, utc("2026-11-28T12:00"))
+    first = firing.fire_schedule(db, schedule_id, utc("2026-11-28T11:00"))
+    second = firing.fire_schedule(db, schedule_id, utc("2026-11-28T12:00"))
 
     assert first is not None
     assert second is None
@@ -167,8 +168,8 @@ def test_a_schedule_created_after_its_fire_time_waits_for_the_next_one(
     # The extract was created at NOW (10:00 UTC); its 09:00 UTC fire time was before that.
     _, schedule_id = _extract_with(session, {"frequency": "daily", "hour": 9, "minute": 0,
                                              "timezone": "UTC"})
-    assert worker.fire_schedule(db, schedule_id, NOW + timedelta(minutes=5)) is None
-    assert worker.fire_schedule(db, schedule_id, utc("2026-11-29T09:00")) is not None
+    assert firing.fire_schedule(db, schedule_id, NOW + timedelta(minutes=5)) is None
+    assert firing.fire_schedule(db, schedule_id, utc("2026-11-29T09:00")) is not None
 
 
 def test_a_paused_extracts_schedules_do_not_fire(db: Database, session: Session) -> None:
@@ -179,15 +180,15 @@ def test_a_paused_extracts_schedules_do_not_fire(db: Database, session: Session)
     idle = worker.Worker(db, worker_id="w-test", fire_schedules=True)
     idle.sync_schedules(utc("2026-11-28T10:30"))
 
-    assert worker.fire_schedule(db, schedule_id, utc("2026-11-28T11:00")) is None
+    assert firing.fire_schedule(db, schedule_id, utc("2026-11-28T11:00")) is None
     assert idle.job_ids() == []
     assert session.scalar(select(Run.id)) is None
     service.unpause_extract(session=session, extract_id=extract_id,
                             now=utc("2026-11-28T11:20"))
     session.commit()
     # The 11:00 fire happened while paused: resuming does not run it late.
-    assert worker.fire_schedule(db, schedule_id, utc("2026-11-28T11:30")) is None
-    assert worker.fire_schedule(db, schedule_id, utc("2026-11-28T12:00")) is not None
+    assert firing.fire_schedule(db, schedule_id, utc("2026-11-28T11:30")) is None
+    assert firing.fire_schedule(db, schedule_id, utc("2026-11-28T12:00")) is not None
 
 
 def test_schedule_jobs_follow_creates_edits_pauses_and_deletes(

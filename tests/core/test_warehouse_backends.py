@@ -241,19 +241,19 @@ def test_two_extracts_load_one_table_at_the_same_time(warehouse: Warehouse) -> N
 def test_columns_are_converted_whole_keeping_local_dates_far_dates_and_decimals() -> None:
     from decimal import Decimal
 
-    from core.warehouse import arrow_column
+    from core.warehouse import arrow
 
     evening_in_new_york = pd.Series(pd.to_datetime(["2026-11-01 23:30"])
                                     .tz_localize("America/New_York"))
-    assert arrow_column(evening_in_new_york, "date").to_pylist() == [date(2026, 11, 1)]
-    assert arrow_column(evening_in_new_york, "datetime").to_pylist() == [
+    assert arrow.column(evening_in_new_york, "date").to_pylist() == [date(2026, 11, 1)]
+    assert arrow.column(evening_in_new_york, "datetime").to_pylist() == [
         datetime(2026, 11, 2, 4, 30)]  # datetimes are stored in UTC
-    assert arrow_column(pd.Series(["2999-01-01", None, "not a date"]), "date").to_pylist() == [
+    assert arrow.column(pd.Series(["2999-01-01", None, "not a date"]), "date").to_pylist() == [
         date(2999, 1, 1), None, None]
-    assert arrow_column(pd.Series([Decimal("1.5"), None], dtype=object), "number"
+    assert arrow.column(pd.Series([Decimal("1.5"), None], dtype=object), "number"
                         ).to_pylist() == [1.5, None]
-    assert arrow_column(pd.Series([True, False]), "integer").to_pylist() == [1, 0]
-    assert arrow_column(pd.Series(["7", "x", None]), "integer").to_pylist() == [7, None, None]
+    assert arrow.column(pd.Series([True, False]), "integer").to_pylist() == [1, 0]
+    assert arrow.column(pd.Series(["7", "x", None]), "integer").to_pylist() == [7, None, None]
 
 
 def test_an_extract_runs_end_to_end_into_a_duckdb_warehouse(tmp_path: Path,

@@ -15,12 +15,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core import service, worker
+from core.clock import utcnow
 from core.connectors import registry
 from core.connectors.base import FetchRequest, FetchResult, SourceError, TransientError
 from core.connectors.sample_ads import SampleAds
 from core.db import Database
 from core.models import Connection, Run
 from core.services.runs import queue_runs
+from core.worker import executors, firing, lease, recovery, run_queue
 from tests.conftest import NOW, make_extract
 
 T0 = NOW + timedelta(hours=1)
@@ -74,7 +76,7 @@ def test_claims_go_by_priority_then_age(db: Database, session: Session) -> None:
     manual = queue(db, ids[2], "manual")
     retry = queue(db, ids[3], "retry")
 
-    claimed = [worker.claim_next(db, "w1", T0, max_workers=10) for _ in range(5)]
+    claimed = [run_queue.claim_next(db, "w1", T0, max_workers=10) for _ in range(5)]
 
     assert claimed == [manual, retry, schedule, backfill, None]
     row = run_row(db, manual)
@@ -88,12 +90,12 @@ def test_one_run_per_extract_and_the_connection_cap(db: Database, session: Sessi
     other = queue(db, ids[1], "manual")
     third = queue(db, ids[2], "manual")
 
-    assert worker.claim_next(db, "w1", T0) == first
-    assert worker.claim_next(db, "w2", T0) == other  # not the first extract's second run
-    assert worker.claim_next(db, "w3", T0) is None  # the connection has 2 running
+    assert run_queue.claim_next(db, "w1", T0) == first
+    assert run_queue.claim_next(db, "w2", T0) == other  # not the first extract's second run
+    assert run_queue.claim_next(db, "w3", T0) is None  # the connection has 2 running
     set_connection_cap(db, 1, 3)
-    assert worker.claim_next(db, "w3", T0) == third
-    assert worker.claim_next(db, "w3", T0) is None
+    assert run_queue.claim_next(db, "w3", T0) == third
+    assert run_queue.claim_next(db, "w3", T0) is None
     assert run_row(db, second_of_first)["status"] == "queued"
 
 
@@ -103,18 +105,18 @@ def test_a_worker_runs_at_most_max_workers_at_once(db: Database, session: Sessio
     for extract_id in ids:
         queue(db, extract_id, "manual")
 
-    assert worker.claim_next(db, "w1", T0, max_workers=2) is not None
-    assert worker.claim_next(db, "w1", T0, max_workers=2) is not None
-    assert worker.claim_next(db, "w1", T0, max_workers=2) is None
-    assert worker.claim_next(db, "w2", T0, max_workers=2) is not None
+    assert run_queue.claim_next(db, "w1", T0, max_workers=2) is not None
+    assert run_queue.claim_next(db, "w1", T0, max_workers=2) is not None
+    assert run_queue.claim_next(db, "w1", T0, max_workers=2) is None
+    assert run_queue.claim_next(db, "w2", T0, max_workers=2) is not None
 
 
 def test_a_run_queued_for_later_waits(db: Database, session: Session) -> None:
     [extract_id] = extracts(session, 1)
     later = queue(db, extract_id, "manual", at=T0 + timedelta(seconds=30))
 
-    assert worker.claim_next(db, "w1", T0) is None
-    assert worker.claim_next(db, "w1", T0 + timedelta(seconds=30)) == later
+    assert run_queue.claim_next(db, "w1", T0) is None
+    assert run_queue.claim_next(db, "w1", T0 + timedelta(seconds=30)) == later
 
 
 # ----------------------------------------------------------------------------- concurrency
@@ -248,10 +250,10 @@ def scripted_extract(session: Session, outcomes: list[str]) -> int:
 
 
 def attempt(db: Database, now: datetime) -> str | None:
-    run_id = worker.claim_next(db, "w1", now)
+    run_id = run_queue.claim_next(db, "w1", now)
     if run_id is None:
         return None
-    return worker.carry_out(db, run_id, "w1", clock_at(now))
+    return executors.carry_out(db, run_id, "w1", clock_at(now))
 
 
 def test_transient_failures_are_retried_with_backoff_then_fail(
@@ -327,11 +329,11 @@ def test_a_run_past_run_timeout_is_cancelled_as_timed_out(
     db.settings = db.settings.with_overrides(run_timeout=60)
     [extract_id] = extracts(session, 1)
     run_id = queue(db, extract_id, "manual")
-    assert worker.claim_next(db, "w1", T0) == run_id
+    assert run_queue.claim_next(db, "w1", T0) == run_id
 
-    assert worker.time_out_runs(db, "w1", T0 + timedelta(seconds=59)) == []
-    assert worker.time_out_runs(db, "w1", T0 + timedelta(seconds=61)) == [run_id]
-    status = worker.carry_out(db, run_id, "w1", clock_at(T0 + timedelta(seconds=61)))
+    assert run_queue.time_out_runs(db, "w1", T0 + timedelta(seconds=59)) == []
+    assert run_queue.time_out_runs(db, "w1", T0 + timedelta(seconds=61)) == [run_id]
+    status = executors.carry_out(db, run_id, "w1", clock_at(T0 + timedelta(seconds=61)))
 
     row = run_row(db, run_id)
     assert status == "cancelled"
@@ -346,21 +348,21 @@ def test_a_run_past_run_timeout_is_cancelled_as_timed_out(
 def test_a_run_whose_worker_died_is_failed_and_retried(db: Database, session: Session) -> None:
     [extract_id] = extracts(session, 1)
     run_id = queue(db, extract_id, "schedule")
-    assert worker.claim_next(db, "dead-worker", T0) == run_id
+    assert run_queue.claim_next(db, "dead-worker", T0) == run_id
 
-    assert worker.recover_stale_runs(db, T0 + timedelta(seconds=59)) == []
-    worker.heartbeat(db, "dead-worker", [run_id], T0 + timedelta(seconds=50))
-    assert worker.recover_stale_runs(db, T0 + timedelta(seconds=100)) == []
-    assert worker.recover_stale_runs(db, T0 + timedelta(seconds=111)) == [run_id]
-    assert worker.recover_stale_runs(db, T0 + timedelta(seconds=112)) == []
+    assert recovery.recover_stale_runs(db, T0 + timedelta(seconds=59)) == []
+    run_queue.heartbeat(db, "dead-worker", [run_id], T0 + timedelta(seconds=50))
+    assert recovery.recover_stale_runs(db, T0 + timedelta(seconds=100)) == []
+    assert recovery.recover_stale_runs(db, T0 + timedelta(seconds=111)) == [run_id]
+    assert recovery.recover_stale_runs(db, T0 + timedelta(seconds=112)) == []
 
     dead = run_row(db, run_id)
     assert (dead["status"], dead["error"]) == ("failed", "worker stopped during the run")
-    retry_id = worker.claim_next(db, "w2", T0 + timedelta(seconds=112))
+    retry_id = run_queue.claim_next(db, "w2", T0 + timedelta(seconds=112))
     assert retry_id is not None and retry_id != run_id
     retry = run_row(db, retry_id)
     assert (retry["trigger"], retry["attempts"]) == ("retry", 2)
-    assert worker.carry_out(db, retry_id, "w2") == "succeeded"
+    assert executors.carry_out(db, retry_id, "w2") == "succeeded"
     extract = service.get_extract(session=session, extract_id=extract_id)
     assert (extract.status, extract.error_text) == ("active", None)
     assert len(service.preview_rows(session=session, extract_id=extract_id, limit=1000)) == 40
@@ -371,10 +373,10 @@ def test_a_dead_workers_run_without_attempts_left_stays_failed(
     db.settings = db.settings.with_overrides(retry_attempts=1)
     [extract_id] = extracts(session, 1)
     run_id = queue(db, extract_id, "manual")
-    worker.claim_next(db, "dead-worker", T0)
+    run_queue.claim_next(db, "dead-worker", T0)
 
-    assert worker.recover_stale_runs(db, T0 + timedelta(minutes=2)) == [run_id]
-    assert worker.claim_next(db, "w2", T0 + timedelta(minutes=2)) is None
+    assert recovery.recover_stale_runs(db, T0 + timedelta(minutes=2)) == [run_id]
+    assert run_queue.claim_next(db, "w2", T0 + timedelta(minutes=2)) is None
     extract = service.get_extract(session=session, extract_id=extract_id)
     assert (extract.status, extract.error_text) == ("error", "worker stopped during the run")
 
@@ -382,31 +384,69 @@ def test_a_dead_workers_run_without_attempts_left_stays_failed(
 def test_stopping_releases_runs_that_did_not_finish(db: Database, session: Session) -> None:
     [extract_id] = extracts(session, 1)
     run_id = queue(db, extract_id, "manual")
-    worker.claim_next(db, "w1", T0)
+    run_queue.claim_next(db, "w1", T0)
 
-    assert worker.release_runs(db, "w1", [run_id], T0) == [run_id]
+    assert run_queue.release_runs(db, "w1", [run_id], T0) == [run_id]
     row = run_row(db, run_id)
     assert (row["status"], row["worker_id"], row["attempts"]) == ("queued", None, 0)
-    assert worker.claim_next(db, "w2", T0) == run_id
+    assert run_queue.claim_next(db, "w2", T0) == run_id
 
 
 # ----------------------------------------------------------------------------- lease
 
 
 def test_one_holder_of_the_lease_at_a_time_and_takeover_after_expiry(db: Database) -> None:
-    assert worker.acquire_lease(db, "scheduler", "a", T0)
-    assert not worker.acquire_lease(db, "scheduler", "b", T0 + timedelta(seconds=10))
-    assert worker.acquire_lease(db, "scheduler", "a", T0 + timedelta(seconds=10))  # renewed
-    assert not worker.acquire_lease(db, "scheduler", "b", T0 + timedelta(seconds=34))
-    assert worker.acquire_lease(db, "scheduler", "b", T0 + timedelta(seconds=35))  # expired
-    assert not worker.acquire_lease(db, "scheduler", "a", T0 + timedelta(seconds=36))
-    worker.release_lease(db, "scheduler", "b")
-    assert worker.acquire_lease(db, "scheduler", "a", T0 + timedelta(seconds=37))
+    assert lease.acquire(db, "scheduler", "a", T0)
+    assert not lease.acquire(db, "scheduler", "b", T0 + timedelta(seconds=10))
+    assert lease.acquire(db, "scheduler", "a", T0 + timedelta(seconds=10))  # renewed
+    assert not lease.acquire(db, "scheduler", "b", T0 + timedelta(seconds=34))
+    assert lease.acquire(db, "scheduler", "b", T0 + timedelta(seconds=35))  # expired
+    assert not lease.acquire(db, "scheduler", "a", T0 + timedelta(seconds=36))
+    lease.release(db, "scheduler", "b")
+    assert lease.acquire(db, "scheduler", "a", T0 + timedelta(seconds=37))
+
+
+def test_a_holder_stops_acting_on_its_lease_when_the_hold_runs_out(db: Database) -> None:
+    keeper = lease.Keeper(db, "scheduler", "a")
+    assert keeper.renew(T0)
+
+    # Whether or not its thread got to renew meanwhile, the hold is over after the TTL...
+    assert keeper.holds(T0 + timedelta(seconds=24))
+    assert not keeper.holds(T0 + timedelta(seconds=25))
+    # ...which is when another process may take the lease over.
+    assert lease.acquire(db, "scheduler", "b", T0 + timedelta(seconds=25))
+
+
+def test_a_yes_that_comes_after_the_ttl_holds_nothing(db: Database) -> None:
+    moments = iter([T0, T0 + timedelta(seconds=26)])  # asked at T0; the answer came 26 s later
+    keeper = lease.Keeper(db, "scheduler", "a", clock=lambda: next(moments))
+
+    keeper.keep_once()
+
+    assert not keeper.holds(T0)
+    assert lease.acquire(db, "scheduler", "b", T0 + timedelta(seconds=26))
+
+
+def test_only_the_current_holder_of_the_lease_fires_schedules(
+        db: Database, session: Session) -> None:
+    extract = make_extract(session, schedules=[{"frequency": "hourly", "every_hours": 1,
+                                                "minute": 0, "timezone": "UTC"}])
+    session.commit()
+    [schedule_id] = [s.id for s in extract.schedules]
+    assert lease.acquire(db, "scheduler", "a", T0 - timedelta(seconds=30))
+    assert lease.acquire(db, "scheduler", "b", T0)  # a's lease ran out; b took over
+
+    late = firing.fire_schedules(db, [schedule_id], T0, lease_holder="a")
+    current = firing.fire_schedules(db, [schedule_id], T0, lease_holder="b")
+
+    assert late == {schedule_id: None}
+    run_id = current[schedule_id]
+    assert run_id is not None and run_row(db, run_id)["trigger"] == "schedule"
 
 
 def test_a_dead_holder_is_replaced_within_30_seconds() -> None:
-    assert timedelta(seconds=30) >= worker.LEASE_TTL + worker.LEASE_POLL_EVERY
-    assert worker.LEASE_RENEW_EVERY * 3 <= worker.LEASE_TTL  # two missed renewals are fine
+    assert timedelta(seconds=30) >= lease.TTL + lease.POLL_EVERY
+    assert lease.RENEW_EVERY * 3 <= lease.TTL  # two missed renewals are fine
 
 
 def test_only_the_lease_holder_keeps_schedule_jobs(db: Database, session: Session) -> None:
@@ -466,7 +506,7 @@ class Blocking(SampleAds):
 
 def test_a_running_worker_fires_schedules_and_follows_changes_within_5_s(
         db: Database, session: Session) -> None:
-    fire = worker.utcnow() - timedelta(minutes=10)  # missed, within the grace period
+    fire = utcnow() - timedelta(minutes=10)  # missed, within the grace period
     first = make_extract(session, schedules=[{"frequency": "daily", "hour": fire.hour,
                                               "minute": fire.minute}])
     session.commit()

@@ -1,0 +1,254 @@
+"""Data tables in the warehouse: create and evolve columns, replace a window, read back.
+
+Here: the Warehouse (table DDL and evolution, reading rows back) and the names of fields'
+types and system columns. The load path is in two modules:
+
+    loading.py  replacing a window per database: SQLite stage and swap, PostgreSQL COPY,
+                DuckDB INSERT from a stream of Arrow batches, anything else via SQLAlchemy
+    arrow.py    chunks converted column by column to Arrow, and to SQLite rows or CSV
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    func,
+    inspect,
+    select,
+    text,
+)
+
+from core import errors
+from core.connectors.base import FieldSpec
+from core.field_types import SQL_TYPES
+from core.warehouse import arrow, loading
+
+SYSTEM_COLUMNS: tuple[FieldSpec, ...] = (
+    FieldSpec("account_id", "string", "dimension"),
+    FieldSpec("account_name", "string", "dimension"),
+    FieldSpec("__insert_date", "datetime", "dimension"),
+    FieldSpec("__extract_id", "integer", "dimension"),
+    FieldSpec("__run_id", "integer", "dimension"),
+)
+SYSTEM_NAMES = frozenset(c.name for c in SYSTEM_COLUMNS)
+
+
+def table_name_for(title: str) -> str:
+    """A safe SQL table name derived from a data table's title."""
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    name = re.sub(r"[^a-z0-9]+", "_", ascii_title.lower()).strip("_")[:50] or "data"
+    return name if name[0].isalpha() else f"t_{name}"
+
+
+def _duckdb_type_name(type_: str) -> str:
+    """The field type a DuckDB column type holds."""
+    type_ = type_.upper()
+    if type_ == "BOOLEAN":
+        return "boolean"
+    if type_.startswith("TIMESTAMP"):
+        return "datetime"
+    if type_ == "DATE":
+        return "date"
+    if type_ in {"BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER"}:
+        return "integer"
+    if type_ in {"DOUBLE", "FLOAT", "REAL"} or type_.startswith("DECIMAL"):
+        return "number"
+    return "string"
+
+
+def _type_name(sql_type: Any) -> str:
+    """The field type a reflected column holds."""
+    if isinstance(sql_type, Boolean):
+        return "boolean"
+    if isinstance(sql_type, DateTime):
+        return "datetime"
+    if isinstance(sql_type, Date):
+        return "date"
+    if isinstance(sql_type, Integer):
+        return "integer"
+    if isinstance(sql_type, Float) or sql_type.__class__.__name__ in {"NUMERIC", "REAL", "DOUBLE"}:
+        return "number"
+    return "string"
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which of an extract's rows a load replaces: a date window, or all (no date field)."""
+
+    extract_id: int
+    date_field: str | None
+    date_from: date | None
+    date_to: date | None
+
+
+class Warehouse:
+    """The database that holds the data tables."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- schema ----------------------------------------------------------------------------
+
+    def columns(self, table_name: str) -> dict[str, str]:
+        """Column name -> field type of a data table; empty if it does not exist yet."""
+        if self.engine.dialect.name == "duckdb":
+            # duckdb-engine's reflection runs PostgreSQL catalog queries DuckDB lacks.
+            with self.engine.connect() as conn:
+                found = conn.execute(text(
+                    "SELECT column_name, data_type FROM information_schema.columns "
+                    "WHERE table_name = :name AND table_schema = current_schema() "
+                    "ORDER BY ordinal_position"), {"name": table_name}).all()
+            return {name: _duckdb_type_name(type_) for name, type_ in found}
+        inspector = inspect(self.engine)
+        if not inspector.has_table(table_name):
+            return {}
+        return {c["name"]: _type_name(c["type"]) for c in inspector.get_columns(table_name)}
+
+    def _table(self, table_name: str) -> Table:
+        """The data table as SQLAlchemy sees it, built from its columns (no reflection)."""
+        return Table(table_name, MetaData(), *(Column(name, SQL_TYPES[type_]())
+                                               for name, type_ in self.columns(table_name).items()))
+
+    def ensure_table(self, table_name: str, fields: Sequence[FieldSpec],
+                     date_field: str | None, title: str = "") -> None:
+        """Create the table, or add the columns it lacks; refuse a type that no longer fits."""
+        existing = self.columns(table_name)
+        wanted = [*SYSTEM_COLUMNS, *fields]
+        if not existing:
+            table = Table(table_name, MetaData(),
+                          *(Column(f.name, SQL_TYPES[f.type]()) for f in wanted))
+            keys = [table.c["__extract_id"]] + ([table.c[date_field]] if date_field else [])
+            # The delete of a window uses this index. DuckDB prunes by its zone maps instead
+            # (and cannot add a column to a table that has an index).
+            if self.engine.dialect.name != "duckdb":
+                Index(f"ix_{table_name}_extract_date", *keys)
+            table.create(self.engine, checkfirst=True)
+            return
+        clashes = [f"column {f.name} holds {existing[f.name]} values but the field is {f.type}"
+                   for f in fields if f.name in existing and existing[f.name] != f.type]
+        if clashes:
+            raise errors.Conflict(f"data table {title or table_name!r}: " + "; ".join(clashes)
+                                  + "; load this extract into a new data table instead")
+        missing = [f for f in fields if f.name not in existing]
+        preparer = self.engine.dialect.identifier_preparer
+        with self.engine.begin() as conn:
+            for f in missing:
+                sql_type = SQL_TYPES[f.type]().compile(dialect=self.engine.dialect)
+                conn.exec_driver_sql(
+                    f"ALTER TABLE {preparer.quote(table_name)} "
+                    f"ADD COLUMN {preparer.quote(f.name)} {sql_type}"
+                )
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def replace_window(
+        self,
+        *,
+        table_name: str,
+        window: Window,
+        fields: Sequence[FieldSpec],
+        chunks: Iterable[pd.DataFrame],
+        system_values: dict[str, Any],
+        before_chunk: Callable[[], None] | None = None,
+    ) -> int:
+        """Replace the extract's rows in `window` with the rows of `chunks`, all or nothing.
+
+        The delete of the old rows and the insert of the new ones happen in ONE transaction;
+        any error (or `before_chunk` raising, e.g. on cancel) leaves the table exactly as it
+        was. Each chunk is converted column-wise to Arrow, then written with the fastest
+        method of the database: SQLite `executemany` into a TEMP stage, then one swap;
+        PostgreSQL `COPY`; DuckDB `INSERT ... SELECT` from the registered Arrow table.
+        Returns the number of rows loaded.
+        """
+        names = [*system_values, *(f.name for f in fields)]
+        types = {**{c.name: c.type for c in SYSTEM_COLUMNS}, **{f.name: f.type for f in fields}}
+        dialect = self.engine.dialect.name
+        if dialect == "sqlite":
+            # The system values are the same on every row: the swap writes them as
+            # parameters, so only the fields are bound row by row.
+            data_names = [f.name for f in fields]
+            [constants] = arrow.sqlite_rows(arrow.table(
+                pd.DataFrame(index=[0]), list(system_values), types, system_values))
+            return loading.replace_sqlite(
+                self.engine, table_name, window, data_names,
+                dict(zip(system_values, constants, strict=True)),
+                (arrow.table(frame, data_names, types, {}) for frame in chunks), before_chunk)
+        batches = (arrow.table(frame, names, types, system_values) for frame in chunks)
+        if dialect == "postgresql" and self.engine.dialect.driver == "psycopg":
+            return loading.replace_postgres(self.engine, table_name, window, names, batches,
+                                            before_chunk)
+        if dialect == "duckdb":
+            schema = pa.schema([(name, arrow.TYPES[types[name]]) for name in names])
+            return loading.replace_duckdb(self.engine, table_name, window, schema, batches,
+                                          before_chunk)
+        return loading.replace_generic(self.engine, self._table(table_name), window, batches,
+                                       before_chunk)
+
+    def delete_rows(self, table_name: str, extract_id: int) -> int:
+        """Delete every row an extract wrote; return how many."""
+        table = self._table(table_name)
+        if not table.columns:
+            return 0
+        with self.engine.begin() as conn:
+            result = conn.execute(table.delete().where(table.c["__extract_id"] == extract_id))
+        return result.rowcount
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def count_rows(self, table_name: str, extract_id: int | None = None) -> int:
+        """Rows in a data table, optionally only those of one extract."""
+        table = self._table(table_name)
+        if not table.columns:
+            return 0
+        query = select(func.count()).select_from(table)
+        if extract_id is not None:
+            query = query.where(table.c["__extract_id"] == extract_id)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def earliest_date(self, table_name: str, extract_id: int, date_field: str) -> date | None:
+        """The earliest date of data an extract has loaded, or None."""
+        table = self._table(table_name)
+        if date_field not in table.columns:
+            return None
+        query = select(func.min(table.c[date_field])).where(
+            table.c["__extract_id"] == extract_id)
+        with self.engine.connect() as conn:
+            value = conn.execute(query).scalar_one()
+        if value is None or isinstance(value, date):
+            return value
+        return date.fromisoformat(str(value)[:10])
+
+    def read_rows(self, table_name: str, *, extract_id: int | None = None,
+                  order_by: str | None = None, limit: int = 100, offset: int = 0
+                  ) -> pd.DataFrame:
+        """Rows of a data table as a DataFrame, newest `order_by` first."""
+        table = self._table(table_name)
+        if not table.columns:
+            return pd.DataFrame()
+        query = select(table)
+        if extract_id is not None:
+            query = query.where(table.c["__extract_id"] == extract_id)
+        if order_by is not None:
+            query = query.order_by(table.c[order_by].desc())
+        query = query.limit(limit).offset(offset)
+        with self.engine.connect() as conn:
+            return pd.read_sql(query, conn)
