@@ -260,19 +260,17 @@ def preview_rows(*, session: Session, data_table_id: int | None = None,
 
 
 def data_table_csv(*, session: Session, data_table_id: int, chunk_rows: int = 50_000) -> str:
-    """A whole data table as CSV text (with a header), read in chunks."""
+    """A whole data table as CSV text (with a header), read in chunks from one query."""
     table = load(session, DataTable, data_table_id, "data table")
     warehouse = database_of(session).warehouse
     out = io.StringIO()
-    offset = 0
-    while True:
-        chunk = warehouse.read_rows(table.table_name, limit=chunk_rows, offset=offset)
-        if chunk.empty:
-            if offset == 0:
-                out.write(",".join(warehouse.columns(table.table_name)) + "\n")
-            return out.getvalue()
-        chunk.to_csv(out, header=offset == 0, index=False)
-        offset += len(chunk)
+    header = True
+    for chunk in warehouse.iter_rows(table.table_name, chunk_rows=chunk_rows):
+        chunk.to_csv(out, header=header, index=False)
+        header = False
+    if header:  # no rows: the header alone
+        out.write(",".join(warehouse.columns(table.table_name)) + "\n")
+    return out.getvalue()
 
 
 def seed_demo(*, session: Session, now: datetime | None = None) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -240,15 +240,31 @@ class Warehouse:
     def read_rows(self, table_name: str, *, extract_id: int | None = None,
                   order_by: str | None = None, limit: int = 100, offset: int = 0
                   ) -> pd.DataFrame:
-        """Rows of a data table as a DataFrame, newest `order_by` first."""
+        """Rows of a data table as a DataFrame, newest `order_by` first.
+
+        Pages never repeat or skip a row: after `order_by`, rows are ordered by every other
+        column, a total order of what a reader can see (rows equal in every column are
+        interchangeable), so LIMIT/OFFSET pages are the same on every database and request.
+        """
         table = self._table(table_name)
         if not table.columns:
             return pd.DataFrame()
         query = select(table)
         if extract_id is not None:
             query = query.where(table.c["__extract_id"] == extract_id)
-        if order_by is not None:
-            query = query.order_by(table.c[order_by].desc())
+        first = [table.c[order_by].desc()] if order_by is not None else []
+        query = query.order_by(*first, *(c for c in table.columns if c.name != order_by))
         query = query.limit(limit).offset(offset)
         with self.engine.connect() as conn:
             return pd.read_sql(query, conn)
+
+    def iter_rows(self, table_name: str, *, chunk_rows: int = 50_000
+                  ) -> Iterator[pd.DataFrame]:
+        """Every row of a data table, in chunks, from ONE query (one consistent snapshot, no
+        OFFSET paging that a load in between could shift); nothing if it does not exist."""
+        table = self._table(table_name)
+        if not table.columns:
+            return
+        with self.engine.connect() as conn:
+            streaming = conn.execution_options(stream_results=True, yield_per=chunk_rows)
+            yield from pd.read_sql(select(table), streaming, chunksize=chunk_rows)

@@ -285,3 +285,32 @@ def test_an_extract_runs_end_to_end_into_a_duckdb_warehouse(tmp_path: Path,
 
     assert [r.status for r in runs] == ["succeeded", "succeeded"], runs[-1].error
     assert len(preview) == 7 * 20 and set(preview["__run_id"]) == {runs[-1].id}
+
+
+def test_pages_of_rows_never_repeat_or_skip_one(warehouse: Warehouse) -> None:
+    # 60 rows over 3 days: each date ties 20 rows, so ordering by the date alone leaves
+    # each page's rows to the database's whim (PostgreSQL and DuckDB do reorder them).
+    load(warehouse, 1, 1, [pd.concat(
+        [frame(["2026-11-01", "2026-11-02", "2026-11-03"], campaign=f"c{n:02}", clicks=n)
+         for n in range(20)])])
+
+    pages = [warehouse.read_rows(TABLE, order_by="date", limit=7, offset=offset)
+             for offset in range(0, 63, 7)]
+    seen = [(str(r["date"])[:10], r["campaign_id"]) for page in pages
+            for r in page.to_dict("records")]
+
+    assert len(seen) == 60 and len(set(seen)) == 60
+    assert [d for d, _ in seen] == sorted((d for d, _ in seen), reverse=True)
+
+
+def test_every_row_streams_from_one_query_in_chunks(warehouse: Warehouse) -> None:
+    load(warehouse, 1, 1, [frame(["2026-11-01", "2026-11-02", "2026-11-03"], campaign=c)
+                           for c in ("a", "b", "c", "d", "e")])
+
+    chunks = list(warehouse.iter_rows(TABLE, chunk_rows=4))
+
+    assert [len(c) for c in chunks] == [4, 4, 4, 3]
+    assert sorted((str(d)[:10], c) for chunk in chunks
+                  for d, c in zip(chunk["date"], chunk["campaign_id"], strict=True)) == sorted(
+        (d, c) for d in ("2026-11-01", "2026-11-02", "2026-11-03") for c in "abcde")
+    assert list(warehouse.iter_rows("no_such_table")) == []
