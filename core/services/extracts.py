@@ -18,7 +18,7 @@ from core.errors import Problem
 from core.models import Account, DataTable, Extract, Run, Schedule, Template
 from core.services.common import extract_out, field_specs, load, refresh_status, schedule_dict
 from core.services.runs import cancel_queued_backfill, queue_backfill
-from core.vocabulary import ExtractStatus
+from core.vocabulary import ExtractStatus, RunStatus
 from core.warehouse import SYSTEM_NAMES, table_name_for
 
 
@@ -388,7 +388,7 @@ def delete_extract(*, session: Session, extract_id: int, delete_rows: bool = Fal
     number of rows deleted from the data table."""
     extract = load(session, Extract, extract_id, "extract")
     running = session.scalar(select(Run.id).where(Run.extract_id == extract_id,
-                                                  Run.status == "running").limit(1))
+                                                  Run.status == RunStatus.RUNNING).limit(1))
     if running is not None:
         raise errors.Conflict(f"extract {extract_id} has run {running} in progress; cancel "
                               "it first, then delete")

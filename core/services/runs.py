@@ -41,7 +41,7 @@ def queue_runs(session: Session, extract: Extract, trigger: RunTrigger,
     """Add queued runs of an extract, in the order given, and mark it syncing."""
     database = session.info.get("database")
     attempts = database.settings.retry_attempts if database is not None else MAX_ATTEMPTS
-    runs = [Run(extract_id=extract.id, status="queued", trigger=trigger,
+    runs = [Run(extract_id=extract.id, status=RunStatus.QUEUED, trigger=trigger,
                 priority=PRIORITY[trigger], date_from=start, date_to=end, queued_at=now,
                 max_attempts=attempts, log=[])
             for start, end in spans]
@@ -142,7 +142,7 @@ def queue_backfill(session: Session, extract: Extract, start: date, now: datetim
     assert date_field is not None
     earliest = db.warehouse.earliest_date(table.table_name, extract.id, date_field)
     pending = session.scalar(select(func.min(Run.date_from)).where(
-        Run.extract_id == extract.id, Run.trigger == "backfill",
+        Run.extract_id == extract.id, Run.trigger == RunTrigger.BACKFILL,
         Run.status.in_(ACTIVE_RUN_STATUSES)))
     known = [d for d in (earliest, pending) if d is not None]
     end = min(known) - timedelta(days=1) if known else extract_today(extract, now)
@@ -156,8 +156,9 @@ def cancel_queued_backfill(session: Session, extract: Extract, before: date | No
                            now: datetime) -> int:
     """Cancel the extract's queued backfill runs; with `before`, only what lies before that
     date (a run straddling it is trimmed to start there)."""
-    query = select(Run).where(Run.extract_id == extract.id, Run.trigger == "backfill",
-                              Run.status == "queued")
+    query = select(Run).where(Run.extract_id == extract.id,
+                              Run.trigger == RunTrigger.BACKFILL,
+                              Run.status == RunStatus.QUEUED)
     if before is not None:
         query = query.where(Run.date_from < before)
     runs = []
@@ -172,7 +173,7 @@ def cancel_queued_backfill(session: Session, extract: Extract, before: date | No
 
 
 def _mark_cancelled(run: Run, now: datetime, why: str) -> None:
-    run.status = "cancelled"
+    run.status = RunStatus.CANCELLED
     run.finished_at = now
     run.error = f"cancelled: {why}"
     run_log.append(run, now, LogLevel.WARNING, run.error)
