@@ -118,10 +118,9 @@ class Keeper:
             if now < until:
                 log.info("worker %s gives up the %s lease at %s", self.holder, self.name,
                          now.isoformat())
+                self.until = self.since = None
             else:
-                log.warning("worker %s lost the %s lease: held until %s", self.holder,
-                            self.name, until.isoformat())
-            self.until = self.since = None
+                self._end(until)
         release(self.db, self.name, self.holder)
 
     def keep_once(self) -> None:
