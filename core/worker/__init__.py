@@ -73,6 +73,7 @@ class Worker:
         self.jobs = schedule_jobs.ScheduleJobs(db, self.scheduler, self.lease, clock=clock,
                                                on_fired=self.wake)
         self.is_leader = False  # keeps schedule jobs: follows the lease at every tick
+        self._term: datetime | None = None  # the hold the jobs were synced for
         self._due: dict[str, datetime] = {}
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -124,14 +125,19 @@ class Worker:
         return held
 
     def follow_lease(self, now: datetime) -> None:
-        """Keep schedule jobs while the lease is held at `now`; drop them once it is not."""
-        leading = self.lease.holds(now)
-        if leading and not self.is_leader:
-            self.is_leader = True
+        """Keep schedule jobs while the lease is held at `now`; drop them once it is not.
+
+        Each new hold syncs every job afresh, even one that began between two ticks right
+        after the last ended: fires dropped in between are caught up then, once.
+        """
+        term = self.lease.since if self.lease.holds(now) else None
+        if term == self._term:
+            return
+        self._term = term
+        self.is_leader = term is not None
+        self.jobs.clear()
+        if self.is_leader:
             self.sync_schedules(now, force=True)
-        elif not leading and self.is_leader:
-            self.is_leader = False
-            self.jobs.clear()
 
     def sync_schedules(self, now: datetime, *, force: bool = False) -> bool:
         """Make the schedule jobs mirror the Schedule rows (see ScheduleJobs.sync)."""
@@ -205,6 +211,7 @@ class Worker:
             self.scheduler.shutdown(wait=False)
         self.lease.stop()  # nothing fires any more: give the lease up for the next holder
         self.is_leader = False
+        self._term = None
         unfinished = self.executor.shutdown(grace)
         released = run_queue.release_runs(self.db, self.worker_id, unfinished, self.clock())
         log.info("worker %s stopped%s", self.worker_id,

@@ -82,6 +82,7 @@ class Keeper:
         self.holder = holder
         self.clock = clock
         self.until: datetime | None = None  # the hold is good before this; None: not held
+        self.since: datetime | None = None  # when the current hold began
         self._on_change = on_change
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -116,10 +117,9 @@ class Keeper:
             if now < until:
                 log.info("worker %s gives up the %s lease at %s", self.holder, self.name,
                          now.isoformat())
+                self.until = self.since = None
             else:
-                log.warning("worker %s lost the %s lease: held until %s", self.holder,
-                            self.name, until.isoformat())
-            self.until = None
+                self._end(until)
         release(self.db, self.name, self.holder)
 
     def keep_once(self) -> None:
@@ -147,23 +147,25 @@ class Keeper:
             return None
 
     def _settle(self, taken: bool | None, asked: datetime, answered: datetime) -> bool:
-        """Follow the database's answer: the hold runs until asked + TTL, unless that had
-        passed by the time the answer came. Without an answer, it runs out as it was."""
-        held_until = self.until
-        if taken:
-            held_until = asked + TTL
-        elif taken is False:
-            held_until = None
-        if held_until is not None and answered >= held_until:
-            held_until = None
-        if held_until is not None and self.until is None:
-            log.info("worker %s holds the %s lease since %s", self.holder, self.name,
-                     answered.isoformat())
-        elif held_until is None and self.until is not None:
-            log.warning("worker %s lost the %s lease: held until %s", self.holder, self.name,
-                        min(self.until, answered).isoformat())
-        changed = (held_until is None) != (self.until is None)
-        self.until = held_until
-        if changed and self._on_change is not None:
+        """Follow the database's answer. A yes extends the hold to asked + TTL, or begins
+        a new one if the last ran out before it asked; a yes that came after that moment
+        holds nothing. Without an answer, the hold runs out as it was."""
+        since = self.since
+        if self.until is not None and (taken is False or (taken and asked >= self.until)):
+            self._end(min(self.until, answered))  # taken over, or it ran out before we asked
+        if taken and answered < asked + TTL:
+            if self.until is None:
+                self.since = answered
+                log.info("worker %s holds the %s lease since %s", self.holder, self.name,
+                         answered.isoformat())
+            self.until = asked + TTL
+        elif self.until is not None and answered >= self.until:
+            self._end(self.until)  # it ran out before an answer that could extend it came
+        if self.since != since and self._on_change is not None:
             self._on_change()
-        return held_until is not None
+        return self.until is not None
+
+    def _end(self, at: datetime) -> None:
+        log.warning("worker %s lost the %s lease: held until %s", self.holder, self.name,
+                    at.isoformat())
+        self.until = self.since = None

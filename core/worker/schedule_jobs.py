@@ -205,7 +205,9 @@ class ScheduleJobs:
                     batch.append(self.to_fire.get_nowait())
             now = self.clock()
             if not self.keeper.holds(now):
-                continue  # the hold ran out: the next holder fires these, once
+                log.warning("schedules %s not fired: the scheduler lease ran out; the next "
+                            "holder fires them", batch)
+                continue
             with self._firing:
                 try:
                     fired = firing.fire_schedules(self.db, batch, now,

@@ -444,6 +444,28 @@ def test_only_the_current_holder_of_the_lease_fires_schedules(
     assert run_id is not None and run_row(db, run_id)["trigger"] == "schedule"
 
 
+def test_a_worker_whose_hold_ran_out_catches_up_the_fire_it_dropped_when_it_holds_again(
+        db: Database, session: Session) -> None:
+    extract = make_extract(session, schedules=[{"frequency": "hourly", "every_hours": 1,
+                                                "minute": 0, "timezone": "UTC"}])
+    session.commit()
+    job = f"schedule:{extract.schedules[0].id}"
+    w = worker.Worker(db, worker_id="w")
+    w.scheduler.start(paused=True)  # computes next run times, never runs a job
+    try:
+        assert w.renew_lease(T0 - timedelta(minutes=10))
+        assert w.next_fire_times()[job] == T0
+        # At T0 the job fires while the hold has run out (say its thread was starved): the
+        # hand-over is dropped, and APScheduler moves on to the next hour.
+        w.scheduler.modify_job(job, next_run_time=T0 + timedelta(hours=1))
+
+        assert w.renew_lease(T0 + timedelta(seconds=30))  # a new hold, not the old one
+
+        assert w.next_fire_times()[job] == T0 + timedelta(seconds=30)  # T0's fire, at once
+    finally:
+        w.scheduler.shutdown(wait=False)
+
+
 def test_a_dead_holder_is_replaced_within_30_seconds() -> None:
     assert timedelta(seconds=30) >= lease.TTL + lease.POLL_EVERY
     assert lease.RENEW_EVERY * 3 <= lease.TTL  # two missed renewals are fine
