@@ -228,8 +228,12 @@ def _record(db: Database, run_id: int, *, status: RunStatus, error: str | None, 
         extract = run.extract
         if status == RunStatus.SUCCEEDED:
             extract.last_sync = finished
+        # A paused extract's error_text says why it is paused; a manual run's outcome is on
+        # the run and must not hide that reason.
+        if status == RunStatus.SUCCEEDED and not extract.is_paused:
             extract.error_text = None
-        elif status == RunStatus.FAILED and run.status == RunStatus.FAILED:
+        elif (status == RunStatus.FAILED and run.status == RunStatus.FAILED
+              and not extract.is_paused):
             extract.error_text = error  # only once no attempts are left
         refresh_status(session, extract)
         session.flush()
