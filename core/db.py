@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -162,16 +163,46 @@ def locked(exc: BaseException) -> str | None:
     return next((m for m in _driver_messages(exc) if m.lower().startswith(LOCKED)), None)
 
 
+# Disk space kept aside next to each SQLite file. A checkpoint copies the log's committed
+# pages into the file before it can truncate the log, so on a disk with no byte free even
+# the log of a rolled-back load cannot be given back: deleting the reserve makes room.
+RESERVE_BYTES = 1 << 20
+
+
+def _reserve(engine: Engine) -> Path | None:
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).with_name(Path(database).name + "-reserve")
+
+
+def keep_reserve(engine: Engine) -> None:
+    """Set RESERVE_BYTES of disk aside next to a SQLite file, if not yet (best effort)."""
+    path = _reserve(engine)
+    if path is None or path.exists():
+        return
+    try:
+        with path.open("wb") as handle:
+            os.posix_fallocate(handle.fileno(), 0, RESERVE_BYTES)
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        log.warning("could not set disk space aside at %s: %s", path, exc)
+
+
 def release_wal(engine: Engine) -> None:
     """Give back the disk space a SQLite file's write-ahead log holds: after a rolled-back
     load it still holds every page the load wrote, and keeps a full disk full."""
     if engine.dialect.name != "sqlite":
         return
+    reserve = _reserve(engine)
+    if reserve is not None:
+        reserve.unlink(missing_ok=True)
     with engine.connect() as conn:
         # On the driver's connection, outside any transaction: inside one (and a BEGIN is
         # what SQLAlchemy's autobegin would emit) the checkpoint cannot reset the log.
         raw: Any = conn.connection.driver_connection
         raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    keep_reserve(engine)
 
 
 def database_of(session: Session) -> Database:
@@ -200,6 +231,8 @@ def open_database(settings: Settings, *, seed: bool | None = None) -> Database:
     database = Database(settings=settings, engine=engine, warehouse=warehouse,
                         cipher=Cipher(secret_key(settings)), sessions=sessionmaker())
     database.sessions.configure(bind=engine, info={"database": database})
+    for sqlite_engine in (warehouse.engine, engine):
+        keep_reserve(sqlite_engine)
     with _startup_lock(engine):
         migrate(engine)
         if settings.seed_demo if seed is None else seed:

@@ -18,12 +18,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import runner, service
+from core import runner, schemas, service, worker
 from core.clock import utcnow
 from core.config import Settings
 from core.db import Database, open_database
 from core.models import Run
 from core.worker import executors, run_queue
+from tests import needs
 from tests.conftest import NOW, make_extract, make_settings
 from tests.core.test_worker_process import ROOT, stop, wait_for
 
@@ -146,3 +147,83 @@ def test_a_lock_held_past_the_busy_timeout_queues_the_run_again_without_pausing(
 
 
 # -- a full disk ---------------------------------------------------------------------------
+
+VOLUME_BYTES = 20 << 20
+
+
+@pytest.fixture
+def small_volume(tmp_path: Path) -> Iterator[Path]:
+    """A 20 MB tmpfs mounted for the test: the demo data fits, a big run does not."""
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={VOLUME_BYTES}", "tmpfs",
+                              str(volume)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        needs.missing(f"cannot mount a tmpfs: {mounted.stderr.strip()}",
+                      remedy="run the tests as root, or in a container allowed to mount")
+    try:
+        yield volume
+    finally:
+        subprocess.run(["umount", "-l", str(volume)], check=True)
+
+
+def free_bytes(path: Path) -> int:
+    return shutil.disk_usage(path).free
+
+
+def test_a_full_disk_fails_the_run_at_once_with_the_database_message(
+        tmp_path: Path, migrated_template: Path, small_volume: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    settings = make_settings(tmp_path).with_overrides(var_dir=small_volume / "var")
+    settings = settings.with_overrides(
+        database_url=f"sqlite:///{settings.var_dir}/extracts.db",
+        warehouse_url=f"sqlite:///{settings.var_dir}/warehouse.db")
+    db = open_db(settings, migrated_template)
+    w = worker.Worker(db, fire_schedules=False)
+    try:
+        with db.session() as session:
+            connection = service.create_connection(session=session, data={
+                "datasource": "sample_ads", "title": "Big",
+                "config": {"rows_per_day": 20_000}})
+            big = make_extract(session, accounts=[connection.accounts[0].id],
+                               data_table_title="Big stats", schedules=[])
+            small = make_extract(session, schedules=[])
+        # Other files fill the disk but 6 MB; the big run's 100,000 rows need about 12.
+        filler = small_volume / "filler"
+        with filler.open("wb") as handle:
+            os.posix_fallocate(handle.fileno(), 0, free_bytes(small_volume) - (6 << 20))
+        w.start()
+
+        with db.session() as session:
+            [run] = service.run_extract(session=session, extract_id=big.id,
+                                        date_from=DAY, date_to=DAY + timedelta(days=4))
+        failed = wait_for(lambda: finished(db, run.id), timeout=60, every=0.1)
+
+        assert failed.status == "failed"
+        assert failed.error is not None
+        assert failed.error.startswith("database or disk is full"), failed.error
+        with db.session() as session:
+            extract = service.get_extract(session=session, extract_id=big.id)
+            assert (extract.status, extract.error_text) == ("error", failed.error)
+            table = service.get_data_table(session=session, data_table_id=big.data_table_id)
+        assert db.warehouse.count_rows(table.table_name) == 0
+        # The rolled-back load's pages were given back: the disk is not kept full.
+        assert free_bytes(small_volume) > 4 << 20
+
+        filler.unlink()
+        with db.session() as session:
+            [again] = service.run_extract(session=session, extract_id=small.id,
+                                          date_from=DAY, date_to=DAY)
+        done = wait_for(lambda: finished(db, again.id), timeout=60, every=0.1)
+        assert (done.status, done.error, done.rows) == ("succeeded", None, 20)
+    finally:
+        w.stop()
+        db.dispose()
+    tracebacks = [r for r in caplog.records if r.exc_info and r.name.startswith("core")]
+    assert not tracebacks, [r.getMessage() for r in tracebacks]
+
+
+def finished(db: Database, run_id: int) -> schemas.RunOut | None:
+    with db.session() as session:
+        run = service.get_run(session=session, run_id=run_id)
+    return run if run.status in ("succeeded", "failed", "cancelled") else None
