@@ -74,6 +74,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Consecutive failed runs after which an extract is paused.", _positive_int),
     Setting("RUN_TIMEOUT", "7200", "Seconds after which a running run is cancelled as timed out.",
             _positive_int),
+    Setting("BUSY_TIMEOUT", "30",
+            "Seconds a SQLite write waits for another's write lock; a run still waiting then "
+            "is retried later.", _positive_int),
 )
 
 
@@ -94,6 +97,7 @@ class Settings:
     retry_base_delay: int
     auto_pause_after: int
     run_timeout: int
+    busy_timeout: int
 
     def with_overrides(self, **changes: Any) -> Settings:
         values = {f.name: getattr(self, f.name) for f in fields(self)}

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import re
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,17 +20,20 @@ from sqlalchemy.pool import NullPool
 from core import errors
 from core.config import Settings, secret_key
 from core.crypto import Cipher
-from core.warehouse import Warehouse
+from core.warehouse import WRITE_LOCK, Warehouse
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def make_engine(url: str, *, immediate: bool = False) -> Engine:
-    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout.
+def make_engine(url: str, *, immediate: bool = False, busy_timeout: float = 30.0) -> Engine:
+    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout (seconds).
 
     With `immediate`, every SQLite transaction starts with BEGIN IMMEDIATE: it takes the
     write lock up front, so two processes claiming runs wait for each other instead of
-    failing on a stale snapshot.
+    failing on a stale snapshot. Without it, only the connections given the execution
+    option `WRITE_LOCK` (the warehouse's schema changes) begin that way.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "duckdb":
@@ -36,7 +42,8 @@ def make_engine(url: str, *, immediate: bool = False) -> Engine:
         return create_engine(url, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    engine = create_engine(url, connect_args={"timeout": busy_timeout,
+                                              "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -45,7 +52,7 @@ def make_engine(url: str, *, immediate: bool = False) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         cursor.execute("PRAGMA temp_store=FILE")
         # 64 MB of page cache (default 2 MB): a load's index updates stay in memory; the
         # 1M-row swap of bench_load takes half the time.
@@ -54,7 +61,10 @@ def make_engine(url: str, *, immediate: bool = False) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # A deferred transaction that reads, then writes, fails at once ("database is
+        # locked") if another connection wrote meanwhile: the busy timeout cannot help it.
+        write_lock = immediate or conn.get_execution_options().get(WRITE_LOCK, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write_lock else "BEGIN")
 
     return engine
 
@@ -107,9 +117,92 @@ class Database:
                 session.rollback()
                 raise
 
+    def release_space(self) -> None:
+        """Truncate the write-ahead logs of the warehouse and the metadata database, so
+        that recording a run's outcome after a full disk finds room."""
+        for engine in (self.warehouse.engine, self.engine):
+            try:
+                release_wal(engine)
+            except Exception as exc:  # nothing to give back, or still locked: go on
+                log.warning("could not truncate the write-ahead log of %s: %s",
+                            engine.url.render_as_string(hide_password=True), exc)
+
     def dispose(self) -> None:
         self.engine.dispose()
         self.warehouse.engine.dispose()
+
+
+# -- faults of the SQLite files ------------------------------------------------------------
+# SQLite's own words for the two faults a run meets on one machine: a full disk (a run that
+# cannot finish; the message says so plainly), and a write lock another connection held
+# longer than the busy timeout (transient: the run is retried later).
+DISK_FULL = ("database or disk is full", "disk is full")
+LOCKED = ("database is locked", "database table is locked")
+
+
+def _driver_messages(exc: BaseException) -> Iterator[str]:
+    """The messages of the driver errors in `exc`'s chain (SQLAlchemy wraps them)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        original = getattr(current, "orig", None)
+        for error in (current, original):
+            if isinstance(error, sqlite3.Error):
+                yield str(error)
+        current = current.__cause__ or current.__context__
+
+
+def disk_full(exc: BaseException) -> str | None:
+    """SQLite's message if `exc` says the disk (or the database's size limit) is full."""
+    return next((m for m in _driver_messages(exc) if m.lower().startswith(DISK_FULL)), None)
+
+
+def locked(exc: BaseException) -> str | None:
+    """SQLite's message if `exc` is a lock held past the busy timeout."""
+    return next((m for m in _driver_messages(exc) if m.lower().startswith(LOCKED)), None)
+
+
+# Disk space kept aside next to each SQLite file. A checkpoint copies the log's committed
+# pages into the file before it can truncate the log, so on a disk with no byte free even
+# the log of a rolled-back load cannot be given back: deleting the reserve makes room.
+RESERVE_BYTES = 1 << 20
+
+
+def _reserve(engine: Engine) -> Path | None:
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).with_name(Path(database).name + "-reserve")
+
+
+def keep_reserve(engine: Engine) -> None:
+    """Set RESERVE_BYTES of disk aside next to a SQLite file, if not yet (best effort)."""
+    path = _reserve(engine)
+    if path is None or path.exists():
+        return
+    try:
+        with path.open("wb") as handle:
+            os.posix_fallocate(handle.fileno(), 0, RESERVE_BYTES)
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        log.warning("could not set disk space aside at %s: %s", path, exc)
+
+
+def release_wal(engine: Engine) -> None:
+    """Give back the disk space a SQLite file's write-ahead log holds: after a rolled-back
+    load it still holds every page the load wrote, and keeps a full disk full."""
+    if engine.dialect.name != "sqlite":
+        return
+    reserve = _reserve(engine)
+    if reserve is not None:
+        reserve.unlink(missing_ok=True)
+    with engine.connect() as conn:
+        # On the driver's connection, outside any transaction: inside one (and a BEGIN is
+        # what SQLAlchemy's autobegin would emit) the checkpoint cannot reset the log.
+        raw: Any = conn.connection.driver_connection
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    keep_reserve(engine)
 
 
 def database_of(session: Session) -> Database:
@@ -132,11 +225,14 @@ def migrate(engine: Engine) -> None:
 
 def open_database(settings: Settings, *, seed: bool | None = None) -> Database:
     """Connect, migrate and (on first start, if enabled) create the demo connection."""
-    engine = make_engine(settings.database_url, immediate=True)
-    warehouse = Warehouse(make_engine(settings.warehouse_url))
+    engine = make_engine(settings.database_url, immediate=True,
+                         busy_timeout=settings.busy_timeout)
+    warehouse = Warehouse(make_engine(settings.warehouse_url, busy_timeout=settings.busy_timeout))
     database = Database(settings=settings, engine=engine, warehouse=warehouse,
                         cipher=Cipher(secret_key(settings)), sessions=sessionmaker())
     database.sessions.configure(bind=engine, info={"database": database})
+    for sqlite_engine in (warehouse.engine, engine):
+        keep_reserve(sqlite_engine)
     with _startup_lock(engine):
         migrate(engine)
         if settings.seed_demo if seed is None else seed:

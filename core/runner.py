@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
+from core import db as database
 from core import errors, filters, run_log, schemas
 from core.clock import utcnow
 from core.connectors import registry
@@ -179,11 +180,27 @@ def execute_run(*, db: Database, run_id: int, worker_id: str = "inline",
     except (SourceError, errors.ExtractsError) as exc:
         status, error = RunStatus.FAILED, str(exc)
     except Exception as exc:  # a bug or an unexpected library error: record, never hide
-        status, error = RunStatus.FAILED, f"{type(exc).__name__}: {exc}"
-        detail = traceback.format_exc(limit=8)
+        status = RunStatus.FAILED
+        error, retry, detail = _unexpected(db, exc, retry_delay)
     return _record(db, run_id, status=status, error=error, rows=rows, notes=notes,
                    detail=detail, started=started, finished=clock(), retry=retry,
                    worker_id=worker_id)
+
+
+def _unexpected(db: Database, exc: Exception, retry_delay: Callable[[int], float] | None
+                ) -> tuple[str, Callable[[int], float] | None, str | None]:
+    """The error, retry and detail of a failure no layer named: a full disk and a lock held
+    past the busy timeout are said in the database's words, without a traceback."""
+    if full := database.disk_full(exc):
+        # The load was rolled back; its pages still fill the write-ahead log. Give them
+        # back first, or recording the outcome would find the disk as full.
+        db.release_space()
+        return (f"{full}: the window's data was left as it was; free space on the disk of "
+                "the database, then run it again"), None, None
+    if busy := database.locked(exc):
+        return (f"temporary database error: {busy} (another write held the lock longer "
+                f"than the busy timeout, {db.settings.busy_timeout} s)"), retry_delay, None
+    return f"{type(exc).__name__}: {exc}", None, traceback.format_exc(limit=8)
 
 
 def _record(db: Database, run_id: int, *, status: RunStatus, error: str | None, rows: int,
@@ -228,8 +245,12 @@ def _record(db: Database, run_id: int, *, status: RunStatus, error: str | None, 
         extract = run.extract
         if status == RunStatus.SUCCEEDED:
             extract.last_sync = finished
+        # A paused extract's error_text says why it is paused; a manual run's outcome is on
+        # the run and must not hide that reason.
+        if status == RunStatus.SUCCEEDED and not extract.is_paused:
             extract.error_text = None
-        elif status == RunStatus.FAILED and run.status == RunStatus.FAILED:
+        elif (status == RunStatus.FAILED and run.status == RunStatus.FAILED
+              and not extract.is_paused):
             extract.error_text = error  # only once no attempts are left
         refresh_status(session, extract)
         session.flush()

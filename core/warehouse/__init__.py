@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -22,6 +23,7 @@ import pyarrow as pa
 from sqlalchemy import (
     Boolean,
     Column,
+    Connection,
     Date,
     DateTime,
     Engine,
@@ -49,6 +51,9 @@ SYSTEM_COLUMNS: tuple[FieldSpec, ...] = (
     FieldSpec("__run_id", "integer", "dimension"),
 )
 SYSTEM_NAMES = frozenset(c.name for c in SYSTEM_COLUMNS)
+# Execution option: a transaction on a connection that carries it takes the write lock up
+# front (SQLite: BEGIN IMMEDIATE; see core.db.make_engine), so it waits for another writer.
+WRITE_LOCK = "extracts_write_lock"
 
 
 def table_name_for(title: str) -> str:
@@ -109,18 +114,30 @@ class Warehouse:
 
     def columns(self, table_name: str) -> dict[str, str]:
         """Column name -> field type of a data table; empty if it does not exist yet."""
+        with self.engine.connect() as conn:
+            return self._columns(conn, table_name)
+
+    def _columns(self, conn: Connection, table_name: str) -> dict[str, str]:
         if self.engine.dialect.name == "duckdb":
             # duckdb-engine's reflection runs PostgreSQL catalog queries DuckDB lacks.
-            with self.engine.connect() as conn:
-                found = conn.execute(text(
-                    "SELECT column_name, data_type FROM information_schema.columns "
-                    "WHERE table_name = :name AND table_schema = current_schema() "
-                    "ORDER BY ordinal_position"), {"name": table_name}).all()
+            found = conn.execute(text(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = :name AND table_schema = current_schema() "
+                "ORDER BY ordinal_position"), {"name": table_name}).all()
             return {name: _duckdb_type_name(type_) for name, type_ in found}
-        inspector = inspect(self.engine)
+        inspector = inspect(conn)
         if not inspector.has_table(table_name):
             return {}
         return {c["name"]: _type_name(c["type"]) for c in inspector.get_columns(table_name)}
+
+    @contextmanager
+    def _schema_change(self) -> Iterator[Connection]:
+        """A transaction that holds the write lock from its start: a schema change racing
+        another writer (another run, another process) waits up to the busy timeout."""
+        with self.engine.connect() as conn:
+            conn.execution_options(**{WRITE_LOCK: True})
+            with conn.begin():
+                yield conn
 
     def _table(self, table_name: str) -> Table:
         """The data table as SQLAlchemy sees it, built from its columns (no reflection)."""
@@ -131,31 +148,44 @@ class Warehouse:
                      date_field: str | None, title: str = "") -> None:
         """Create the table, or add the columns it lacks; refuse a type that no longer fits."""
         existing = self.columns(table_name)
-        wanted = [*SYSTEM_COLUMNS, *fields]
-        if not existing:
-            table = Table(table_name, MetaData(),
-                          *(Column(f.name, SQL_TYPES[f.type]()) for f in wanted))
-            keys = [table.c["__extract_id"]] + ([table.c[date_field]] if date_field else [])
-            # The delete of a window uses this index. DuckDB prunes by its zone maps instead
-            # (and cannot add a column to a table that has an index).
-            if self.engine.dialect.name != "duckdb":
-                Index(f"ix_{table_name}_extract_date", *keys)
-            table.create(self.engine, checkfirst=True)
-            return
+        if existing and all(f.name in existing for f in fields):
+            self._check_types(existing, fields, title or table_name)
+            return  # nothing to change: no write lock needed
+        with self._schema_change() as conn:
+            # Again under the write lock: another run may have changed the table meanwhile.
+            existing = self._columns(conn, table_name)
+            if not existing:
+                self._create(conn, table_name, [*SYSTEM_COLUMNS, *fields], date_field)
+                return
+            self._check_types(existing, fields, title or table_name)
+            self._add_columns(conn, table_name, [f for f in fields if f.name not in existing])
+
+    @staticmethod
+    def _check_types(existing: dict[str, str], fields: Sequence[FieldSpec], title: str) -> None:
         clashes = [f"column {f.name} holds {existing[f.name]} values but the field is {f.type}"
                    for f in fields if f.name in existing and existing[f.name] != f.type]
         if clashes:
-            raise errors.Conflict(f"data table {title or table_name!r}: " + "; ".join(clashes)
+            raise errors.Conflict(f"data table {title!r}: " + "; ".join(clashes)
                                   + "; load this extract into a new data table instead")
-        missing = [f for f in fields if f.name not in existing]
+
+    def _create(self, conn: Connection, table_name: str, wanted: Sequence[FieldSpec],
+                date_field: str | None) -> None:
+        table = Table(table_name, MetaData(),
+                      *(Column(f.name, SQL_TYPES[f.type]()) for f in wanted))
+        keys = [table.c["__extract_id"]] + ([table.c[date_field]] if date_field else [])
+        # The delete of a window uses this index. DuckDB prunes by its zone maps instead
+        # (and cannot add a column to a table that has an index).
+        if self.engine.dialect.name != "duckdb":
+            Index(f"ix_{table_name}_extract_date", *keys)
+        table.create(conn)
+
+    def _add_columns(self, conn: Connection, table_name: str,
+                     missing: Sequence[FieldSpec]) -> None:
         preparer = self.engine.dialect.identifier_preparer
-        with self.engine.begin() as conn:
-            for f in missing:
-                sql_type = SQL_TYPES[f.type]().compile(dialect=self.engine.dialect)
-                conn.exec_driver_sql(
-                    f"ALTER TABLE {preparer.quote(table_name)} "
-                    f"ADD COLUMN {preparer.quote(f.name)} {sql_type}"
-                )
+        for f in missing:
+            sql_type = SQL_TYPES[f.type]().compile(dialect=self.engine.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE {preparer.quote(table_name)} "
+                                 f"ADD COLUMN {preparer.quote(f.name)} {sql_type}")
 
     # -- loading ---------------------------------------------------------------------------
 

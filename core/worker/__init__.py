@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from core import db as database
 from core.clock import utcnow
 from core.db import Database
 from core.models import SCHEDULER_LEASE, Run
@@ -190,10 +191,22 @@ class Worker:
         while not self._stopping.is_set():
             try:
                 self.tick(self.clock())
-            except Exception:
-                log.exception("worker %s: loop step failed; trying again", self.worker_id)
+            except Exception as exc:
+                self._loop_failed(exc)
             self._wake.wait(TICK_SECONDS)
             self._wake.clear()
+
+    def _loop_failed(self, exc: Exception) -> None:
+        """Say why a loop step failed: a full disk or a held lock in one line (they last, and
+        a traceback at every tick would bury the log), anything else with its traceback."""
+        full = database.disk_full(exc)
+        if full:
+            self.db.release_space()  # a rolled-back load's log may be what fills the disk
+        fault = full or database.locked(exc)
+        if fault:
+            log.error("worker %s: loop step failed: %s; trying again", self.worker_id, fault)
+        else:
+            log.exception("worker %s: loop step failed; trying again", self.worker_id)
 
     def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> list[int]:
         """Stop claiming and firing; let runs in flight finish for up to `grace` seconds,

@@ -324,6 +324,39 @@ def test_consecutive_failed_runs_pause_the_extract_and_say_why(
         registry._CONNECTORS.pop("scripted", None)
 
 
+def test_a_failed_manual_run_on_a_paused_extract_keeps_the_pause_reason(
+        db: Database, session: Session) -> None:
+    db.settings = db.settings.with_overrides(auto_pause_after=2)
+    try:
+        extract_id = scripted_extract(session, ["permanent"] * 3 + ["ok"])
+        now = T0
+        for _ in range(2):
+            service.run_extract(session=session, extract_id=extract_id, now=NOW)
+            session.commit()
+            assert attempt(db, now) == "failed"
+            now += timedelta(seconds=1)
+        reason = service.get_extract(session=session, extract_id=extract_id).error_text
+        session.commit()
+        assert reason is not None and reason.startswith("paused after 2 consecutive")
+
+        [manual] = service.run_extract(session=session, extract_id=extract_id, now=NOW)
+        session.commit()
+        assert attempt(db, now) == "failed"
+        extract = service.get_extract(session=session, extract_id=extract_id)
+        assert (extract.status, extract.error_text) == ("paused", reason)
+        failed = service.get_run(session=session, run_id=manual.id)
+        assert failed.status == "failed" and "access token was revoked" in (failed.error or "")
+        session.commit()
+
+        service.run_extract(session=session, extract_id=extract_id, now=NOW)
+        session.commit()
+        assert attempt(db, now + timedelta(seconds=1)) == "succeeded"
+        extract = service.get_extract(session=session, extract_id=extract_id)
+        assert (extract.status, extract.error_text) == ("paused", reason)
+    finally:
+        registry._CONNECTORS.pop("scripted", None)
+
+
 def test_a_run_past_run_timeout_is_cancelled_as_timed_out(
         db: Database, session: Session) -> None:
     db.settings = db.settings.with_overrides(run_timeout=60)
