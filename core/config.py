@@ -74,6 +74,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Consecutive failed runs after which an extract is paused.", _positive_int),
     Setting("RUN_TIMEOUT", "7200", "Seconds after which a running run is cancelled as timed out.",
             _positive_int),
+    Setting("SHUTDOWN_GRACE", "20",
+            "Seconds a stopping worker lets its runs in flight finish; the rest are queued "
+            "again and rolled back.", _positive_int),
 )
 
 
@@ -94,6 +97,7 @@ class Settings:
     retry_base_delay: int
     auto_pause_after: int
     run_timeout: int
+    shutdown_grace: int
 
     def with_overrides(self, **changes: Any) -> Settings:
         values = {f.name: getattr(self, f.name) for f in fields(self)}

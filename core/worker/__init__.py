@@ -46,8 +46,7 @@ HEARTBEAT_EVERY = timedelta(seconds=10)
 RECOVER_EVERY = timedelta(seconds=15)
 SYNC_EVERY = timedelta(seconds=2)  # schedule changes reach APScheduler within this (+ a tick)
 TICK_SECONDS = 0.5
-SHUTDOWN_GRACE_SECONDS = 20.0  # runs in flight may finish within this after SIGTERM
-STOP_WAIT_SECONDS = 5.0  # then, told to stop, their loads roll back within this
+STOP_WAIT_SECONDS = 5.0  # after the grace, runs told to stop roll back within this
 
 
 def worker_name() -> str:
@@ -192,9 +191,10 @@ class Worker:
             self._wake.wait(TICK_SECONDS)
             self._wake.clear()
 
-    def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS,
+    def stop(self, grace: float | None = None,
              stop_wait: float = STOP_WAIT_SECONDS) -> list[int]:
-        """Stop claiming and firing; let runs in flight finish for up to `grace` seconds,
+        """Stop claiming and firing; let runs in flight finish for up to `grace` seconds
+        (default SHUTDOWN_GRACE),
         then put the unfinished ones back in the queue (their claims cleared, so their
         loads can no longer commit), tell them to stop before their next chunk and wait up
         to `stop_wait` seconds for their loads to roll back. Returns the released run ids."""
@@ -211,7 +211,8 @@ class Worker:
             self.scheduler.shutdown(wait=False)
         self.lease.stop()  # nothing fires any more: give the lease up for the next holder
         self.is_leader = False
-        unfinished = self.executor.shutdown(grace)
+        unfinished = self.executor.shutdown(
+            self.db.settings.shutdown_grace if grace is None else grace)
         released = run_queue.release_runs(self.db, self.worker_id, unfinished, self.clock())
         if unfinished:
             still = self.executor.stop_runs(stop_wait)
