@@ -6,15 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text, update
 
 from core import errors, runner, service
-from core.db import Database
+from core.db import Database, open_database
 from core.models import Run
 from core.warehouse import loading
-from tests.conftest import NOW, make_extract
+from tests.conftest import NOW, make_extract, make_settings
 
 pytestmark = pytest.mark.both_databases
 
@@ -137,3 +138,14 @@ def test_every_claim_gets_a_fresh_token_and_a_finished_run_none(db: Database) ->
     assert first and second and first != second
     assert runner.execute_run(db=db, run_id=run_id, worker_id="w2").status == "succeeded"
     assert run_of(db, run_id).claim_token is None
+
+
+def test_one_sqlite_file_for_metadata_and_warehouse_is_refused_with_a_clear_message(
+        tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'var' / 'extracts.db'}"
+    settings = make_settings(tmp_path, warehouse_url=url)
+    with pytest.raises(errors.Invalid) as info:
+        open_database(settings)
+    assert str(info.value) == (
+        f"EXTRACTS_WAREHOUSE_URL={url!r} names the metadata database's SQLite file; use a "
+        "file of its own, e.g. the default sqlite:///{VAR_DIR}/warehouse.db")
