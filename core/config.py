@@ -77,6 +77,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BUSY_TIMEOUT", "30",
             "Seconds a SQLite write waits for another's write lock; a run still waiting then "
             "is retried later.", _positive_int),
+    Setting("SHUTDOWN_GRACE", "20",
+            "Seconds a stopping worker lets its runs in flight finish; the rest are queued "
+            "again and rolled back.", _positive_int),
 )
 
 
@@ -98,6 +101,7 @@ class Settings:
     auto_pause_after: int
     run_timeout: int
     busy_timeout: int
+    shutdown_grace: int
 
     def with_overrides(self, **changes: Any) -> Settings:
         values = {f.name: getattr(self, f.name) for f in fields(self)}

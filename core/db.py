@@ -223,8 +223,25 @@ def migrate(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
+def _one_sqlite_file(url: str, other: str) -> bool:
+    """Whether two URLs name the same SQLite file."""
+    first, second = make_url(url), make_url(other)
+    if first.get_backend_name() != "sqlite" or second.get_backend_name() != "sqlite":
+        return False
+    if not first.database or first.database == ":memory:" or not second.database:
+        return False
+    return Path(first.database).resolve() == Path(second.database).resolve()
+
+
 def open_database(settings: Settings, *, seed: bool | None = None) -> Database:
     """Connect, migrate and (on first start, if enabled) create the demo connection."""
+    if _one_sqlite_file(settings.database_url, settings.warehouse_url):
+        # A load commits inside the metadata transaction that checks its claim (the fence);
+        # SQLite has one writer per file, so the two must be different files.
+        raise errors.Invalid(
+            f"EXTRACTS_WAREHOUSE_URL={settings.warehouse_url!r} names the metadata "
+            "database's SQLite file; use a file of its own, e.g. the default "
+            "sqlite:///{VAR_DIR}/warehouse.db")
     engine = make_engine(settings.database_url, immediate=True,
                          busy_timeout=settings.busy_timeout)
     warehouse = Warehouse(make_engine(settings.warehouse_url, busy_timeout=settings.busy_timeout))

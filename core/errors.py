@@ -53,5 +53,13 @@ class Cancelled(ExtractsError):
     """A run was cancelled before it finished; its window was left as it was."""
 
 
+class ClaimLost(ExtractsError):
+    """A worker's claim of a run was taken (released or recovered); its load was rolled back."""
+
+
+class WorkerStopping(ExtractsError):
+    """The worker is shutting down: a run stops before its next chunk, its load rolled back."""
+
+
 class Unauthorized(ExtractsError):
     """Credentials missing, unknown, revoked or expired."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import secrets
 import threading
 import time
 import traceback
@@ -10,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from core import db as database
 from core import errors, filters, run_log, schemas
@@ -30,6 +34,8 @@ from core.services.common import field_specs, load, refresh_status, run_out, tem
 from core.vocabulary import LogLevel, RunStatus
 from core.warehouse import Window
 
+log = logging.getLogger(__name__)
+
 HEARTBEAT_SECONDS = 5.0
 # Runs on a worker's threads may create or widen one data table at once; SQLite refuses
 # ("database is locked") a schema change racing another, so they take turns in a process.
@@ -47,19 +53,48 @@ class _Plan:
     fields: list[FieldSpec]
     window: Window
     account: AccountSpec
+    claim_token: str
+
+
+def new_claim_token() -> str:
+    """A fresh token for one claim of a run (the fence its load commits behind)."""
+    return secrets.token_hex(16)
+
+
+def locked_run(session: Session, run_id: int) -> Run:
+    """The run's row, locked until the session's transaction ends (FOR UPDATE on
+    PostgreSQL; SQLite's BEGIN IMMEDIATE already holds the write lock)."""
+    run = session.scalar(select(Run).where(Run.id == run_id).with_for_update()
+                         .execution_options(populate_existing=True))
+    if run is None:
+        raise errors.NotFound(f"run {run_id} does not exist")
+    return run
+
+
+def _check_claim(run: Run, worker_id: str, token: str) -> None:
+    """Raise unless the run is still running on this worker's claim, with no cancel."""
+    if run.status != RunStatus.RUNNING or run.claim_token != token:
+        raise errors.ClaimLost(
+            f"worker {worker_id} lost run {run.id} (now {run.status}; released or recovered "
+            "meanwhile); its load was rolled back")
+    if run.cancel_requested:
+        raise errors.Cancelled("cancelled by request")
 
 
 def _claim(db: Database, run_id: int, worker_id: str, now: datetime) -> _Plan:
     with db.session() as session:
-        run = load(session, Run, run_id, "run")
+        run = locked_run(session, run_id)
         if run.status == RunStatus.QUEUED:
             run.status = RunStatus.RUNNING
             run.worker_id = worker_id
             run.started_at = now
             run.attempts += 1
+            run.claim_token = new_claim_token()
         elif run.status != RunStatus.RUNNING or run.worker_id != worker_id:
             raise errors.Conflict(f"run {run_id} is {run.status}; only a queued run (or one "
                                   "this worker claimed) can be executed")
+        elif run.claim_token is None:
+            run.claim_token = new_claim_token()
         run.heartbeat_at = now
         run_log.append(run, now, LogLevel.INFO,
                        f"attempt {run.attempts} started ({run.trigger}, window "
@@ -83,7 +118,7 @@ def _claim(db: Database, run_id: int, worker_id: str, now: datetime) -> _Plan:
             table_name=extract.data_table.table_name, table_title=extract.data_table.title,
             fields=[specs[name] for name in extract.fields],
             window=Window(extract.id, extract.template.date_field, run.date_from, run.date_to),
-            account=account,
+            account=account, claim_token=run.claim_token,
         )
 
 
@@ -121,27 +156,44 @@ def _shaped(plan: _Plan, chunks: Iterator[pd.DataFrame], filters_applied: bool,
 
 def execute_run(*, db: Database, run_id: int, worker_id: str = "inline",
                 clock: Callable[[], datetime] = utcnow,
-                retry_delay: Callable[[int], float] | None = None) -> schemas.RunOut:
+                retry_delay: Callable[[int], float] | None = None,
+                stop: threading.Event | None = None) -> schemas.RunOut:
     """Execute one run synchronously and record its outcome; the window is all or nothing.
 
     With `retry_delay` (seconds to wait after attempt n), a run that failed transiently and
-    has attempts left goes back to the queue, eligible again after that delay.
+    has attempts left goes back to the queue, eligible again after that delay. The load
+    commits only while the run still carries this claim's token and no cancel was asked
+    for, checked with the run's row locked, in the transaction that records the outcome;
+    otherwise it is rolled back and ClaimLost (or a cancelled outcome) follows. Once `stop`
+    is set the run stops before its next chunk with WorkerStopping, its load rolled back.
     """
     started = clock()
     plan = _claim(db, run_id, worker_id, started)
     notes: list[str] = []
     last_beat = time.monotonic()
+    recorded: list[schemas.RunOut] = []
 
     def before_chunk() -> None:
         nonlocal last_beat
+        if stop is not None and stop.is_set():
+            raise errors.WorkerStopping(f"worker {worker_id} is shutting down; the load of "
+                                        f"run {run_id} was rolled back")
         if time.monotonic() - last_beat < HEARTBEAT_SECONDS:
             return
         last_beat = time.monotonic()
         with db.session() as session:
             run = load(session, Run, run_id, "run")
+            _check_claim(run, worker_id, plan.claim_token)
             run.heartbeat_at = clock()
-            if run.cancel_requested:
-                raise errors.Cancelled("cancelled by request")
+
+    def commit_guard(rows: int, commit: Callable[[], None]) -> None:
+        with db.session() as session:
+            run = locked_run(session, run_id)
+            _check_claim(run, worker_id, plan.claim_token)
+            commit()
+            recorded.append(_apply(session, run, status=RunStatus.SUCCEEDED, error=None,
+                                   rows=rows, notes=notes, detail=None, started=started,
+                                   finished=clock()))
 
     def cancel_check_final() -> None:
         nonlocal last_beat
@@ -169,8 +221,15 @@ def execute_run(*, db: Database, run_id: int, worker_id: str = "inline",
                            "account_name": plan.account.name,
                            "__insert_date": started, "__extract_id": plan.window.extract_id,
                            "__run_id": run_id},
-            before_chunk=before_chunk,
+            before_chunk=before_chunk, commit_guard=commit_guard,
         )
+        if recorded:
+            return recorded[0]
+    except errors.ClaimLost as exc:
+        _note_lost(db, run_id, exc, clock())
+        raise
+    except errors.WorkerStopping:
+        raise  # the worker puts the run back in the queue
     except errors.Cancelled as exc:
         status = RunStatus.CANCELLED
         error = f"cancelled: {exc}; the window's data was left as it was"
@@ -203,12 +262,21 @@ def _unexpected(db: Database, exc: Exception, retry_delay: Callable[[int], float
     return f"{type(exc).__name__}: {exc}", None, traceback.format_exc(limit=8)
 
 
+def _note_lost(db: Database, run_id: int, exc: errors.ClaimLost, now: datetime) -> None:
+    """Say on the run, and in the worker's log, that this worker lost it."""
+    log.warning("%s", exc)
+    with db.session() as session:
+        run = session.get(Run, run_id)
+        if run is not None:
+            run_log.append(run, now, LogLevel.WARNING, str(exc))
+
+
 def _record(db: Database, run_id: int, *, status: RunStatus, error: str | None, rows: int,
             notes: list[str], detail: str | None, started: datetime, finished: datetime,
             retry: Callable[[int], float] | None = None, worker_id: str | None = None
             ) -> schemas.RunOut:
     with db.session() as session:
-        run = load(session, Run, run_id, "run")
+        run = locked_run(session, run_id)
         if worker_id is not None and (run.status != RunStatus.RUNNING
                                       or run.worker_id != worker_id):
             # Recovery or a shutdown took the run from this worker meanwhile: what they
@@ -216,43 +284,53 @@ def _record(db: Database, run_id: int, *, status: RunStatus, error: str | None, 
             run_log.append(run, finished, LogLevel.WARNING,
                            f"late outcome '{status}' of worker {worker_id} ignored")
             return run_out(run, with_log=True)
-        run.status = status
-        run.finished_at = finished
-        run.heartbeat_at = finished
-        run.duration_seconds = round((finished - started).total_seconds(), 3)
-        run.error = error
-        run.rows = rows if status == RunStatus.SUCCEEDED else None
-        lines = [run_log.line(finished, LogLevel.WARNING, n) for n in notes]
-        if status == RunStatus.SUCCEEDED:
-            lines.append(run_log.line(finished, LogLevel.INFO, f"loaded {rows} rows in "
-                                                               f"{run.duration_seconds:.2f}s"))
-        else:
-            lines.append(run_log.line(
-                finished, LogLevel.ERROR if status == RunStatus.FAILED else LogLevel.WARNING,
-                error or status))
-        if detail:
-            lines.append(run_log.line(finished, LogLevel.DEBUG, detail))
-        if status == RunStatus.FAILED and retry is not None and run.attempts < run.max_attempts:
-            # Same run, next attempt: back in the queue, not claimable before `queued_at`.
-            run.status = RunStatus.QUEUED
-            run.worker_id = None
-            run.finished_at = None
-            run.queued_at = finished + timedelta(seconds=retry(run.attempts))
-            lines.append(run_log.line(finished, LogLevel.INFO,
-                                      f"attempt {run.attempts + 1} of {run.max_attempts} "
-                                      f"queued for {run.queued_at.isoformat()}"))
-        run.log = [*run.log, *lines]
-        extract = run.extract
-        if status == RunStatus.SUCCEEDED:
-            extract.last_sync = finished
-        # A paused extract's error_text says why it is paused; a manual run's outcome is on
-        # the run and must not hide that reason.
-        if status == RunStatus.SUCCEEDED and not extract.is_paused:
-            extract.error_text = None
-        elif (status == RunStatus.FAILED and run.status == RunStatus.FAILED
-              and not extract.is_paused):
-            extract.error_text = error  # only once no attempts are left
-        refresh_status(session, extract)
-        session.flush()
-        return run_out(run, with_log=True)
+        return _apply(session, run, status=status, error=error, rows=rows, notes=notes,
+                      detail=detail, started=started, finished=finished, retry=retry)
+
+
+def _apply(session: Session, run: Run, *, status: RunStatus, error: str | None, rows: int,
+           notes: list[str], detail: str | None, started: datetime, finished: datetime,
+           retry: Callable[[int], float] | None = None) -> schemas.RunOut:
+    """Write a run's outcome in `session`; the run is finished (or queued for a retry) and
+    no longer claimed."""
+    run.status = status
+    run.claim_token = None
+    run.finished_at = finished
+    run.heartbeat_at = finished
+    run.duration_seconds = round((finished - started).total_seconds(), 3)
+    run.error = error
+    run.rows = rows if status == RunStatus.SUCCEEDED else None
+    lines = [run_log.line(finished, LogLevel.WARNING, n) for n in notes]
+    if status == RunStatus.SUCCEEDED:
+        lines.append(run_log.line(finished, LogLevel.INFO, f"loaded {rows} rows in "
+                                                           f"{run.duration_seconds:.2f}s"))
+    else:
+        lines.append(run_log.line(
+            finished, LogLevel.ERROR if status == RunStatus.FAILED else LogLevel.WARNING,
+            error or status))
+    if detail:
+        lines.append(run_log.line(finished, LogLevel.DEBUG, detail))
+    if status == RunStatus.FAILED and retry is not None and run.attempts < run.max_attempts:
+        # Same run, next attempt: back in the queue, not claimable before `queued_at`.
+        run.status = RunStatus.QUEUED
+        run.worker_id = None
+        run.finished_at = None
+        run.queued_at = finished + timedelta(seconds=retry(run.attempts))
+        lines.append(run_log.line(finished, LogLevel.INFO,
+                                  f"attempt {run.attempts + 1} of {run.max_attempts} "
+                                  f"queued for {run.queued_at.isoformat()}"))
+    run.log = [*run.log, *lines]
+    extract = run.extract
+    if status == RunStatus.SUCCEEDED:
+        extract.last_sync = finished
+    # A paused extract's error_text says why it is paused; a manual run's outcome is on
+    # the run and must not hide that reason.
+    if status == RunStatus.SUCCEEDED and not extract.is_paused:
+        extract.error_text = None
+    elif (status == RunStatus.FAILED and run.status == RunStatus.FAILED
+          and not extract.is_paused):
+        extract.error_text = error  # only once no attempts are left
+    refresh_status(session, extract)
+    session.flush()
+    return run_out(run, with_log=True)
 

@@ -198,9 +198,17 @@ def get_run(*, session: Session, run_id: int) -> schemas.RunOut:
 
 def cancel_run(*, session: Session, run_id: int, now: datetime | None = None
                ) -> schemas.RunOut:
-    """Cancel a queued run now; ask a running one to stop before its next chunk."""
+    """Cancel a queued run now; ask a running one to stop before its next chunk.
+
+    The run's row is locked first: a load commits only after checking, with the same row
+    locked, that no cancel was asked for; so once this answers, the window is never
+    replaced by the run, and a run that committed first answers that it already finished.
+    """
     now = now or utcnow()
-    run = load(session, Run, run_id, "run")
+    run = session.scalar(select(Run).where(Run.id == run_id).with_for_update()
+                         .execution_options(populate_existing=True))
+    if run is None:
+        raise errors.NotFound(f"run {run_id} does not exist")
     if run.status == "queued":
         _mark_cancelled(run, now, "by request")
         refresh_status(session, run.extract)

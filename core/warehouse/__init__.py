@@ -198,12 +198,15 @@ class Warehouse:
         chunks: Iterable[pd.DataFrame],
         system_values: dict[str, Any],
         before_chunk: Callable[[], None] | None = None,
+        commit_guard: loading.CommitGuard | None = None,
     ) -> int:
         """Replace the extract's rows in `window` with the rows of `chunks`, all or nothing.
 
         The delete of the old rows and the insert of the new ones happen in ONE transaction;
         any error (or `before_chunk` raising, e.g. on cancel) leaves the table exactly as it
-        was. Each chunk is converted column-wise to Arrow, then written with the fastest
+        was. `commit_guard` decides the commit (see `loading`): a run commits its load only
+        while it still holds its claim, in one metadata transaction with its outcome.
+        Each chunk is converted column-wise to Arrow, then written with the fastest
         method of the database: SQLite `executemany` into a TEMP stage, then one swap;
         PostgreSQL `COPY`; DuckDB `INSERT ... SELECT` from the registered Arrow table.
         Returns the number of rows loaded.
@@ -220,17 +223,18 @@ class Warehouse:
             return loading.replace_sqlite(
                 self.engine, table_name, window, data_names,
                 dict(zip(system_values, constants, strict=True)),
-                (arrow.table(frame, data_names, types, {}) for frame in chunks), before_chunk)
+                (arrow.table(frame, data_names, types, {}) for frame in chunks), before_chunk,
+                commit_guard)
         batches = (arrow.table(frame, names, types, system_values) for frame in chunks)
         if dialect == "postgresql" and self.engine.dialect.driver == "psycopg":
             return loading.replace_postgres(self.engine, table_name, window, names, batches,
-                                            before_chunk)
+                                            before_chunk, commit_guard)
         if dialect == "duckdb":
             schema = pa.schema([(name, arrow.TYPES[types[name]]) for name in names])
             return loading.replace_duckdb(self.engine, table_name, window, schema, batches,
-                                          before_chunk)
+                                          before_chunk, commit_guard)
         return loading.replace_generic(self.engine, self._table(table_name), window, batches,
-                                       before_chunk)
+                                       before_chunk, commit_guard)
 
     def delete_rows(self, table_name: str, extract_id: int) -> int:
         """Delete every row an extract wrote; return how many."""

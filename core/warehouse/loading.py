@@ -3,6 +3,11 @@ inserts the new ones in ONE transaction, with the fastest bulk path the database
 
 `before_chunk` is called before each chunk and once more before the commit; if it raises
 (e.g. on cancel), the table is left exactly as it was.
+
+`commit_guard`, if given, decides the commit: it is called with the rows loaded and a
+function that commits the warehouse transaction, once the DELETE and INSERT are done. It
+calls that function inside its own (metadata) transaction after checking the run is still
+this worker's, or raises without calling it: then the load is rolled back.
 """
 
 from __future__ import annotations
@@ -17,6 +22,16 @@ from core.warehouse import arrow
 
 if TYPE_CHECKING:
     from core.warehouse import Window
+
+CommitGuard = Callable[[int, Callable[[], None]], None]
+
+
+def _commit(guard: CommitGuard | None, rows: int, commit: Callable[[], None]) -> None:
+    """Commit the load, through the guard when there is one."""
+    if guard is None:
+        commit()
+    else:
+        guard(rows, commit)
 
 
 def delete_clause(engine: Engine, window: Window, mark: str, iso_dates: bool
@@ -36,7 +51,8 @@ def delete_clause(engine: Engine, window: Window, mark: str, iso_dates: bool
 
 def replace_sqlite(engine: Engine, table_name: str, window: Window, names: list[str],
                    constants: dict[str, Any], batches: Iterable[pa.Table],
-                   before_chunk: Callable[[], None] | None) -> int:
+                   before_chunk: Callable[[], None] | None,
+                   commit_guard: CommitGuard | None = None) -> int:
     """SQLite: `executemany` into a TEMP stage, then one swap; `constants` are written as
     parameters of the swap, so only `names` are bound row by row."""
     quote = engine.dialect.identifier_preparer.quote
@@ -73,7 +89,7 @@ def replace_sqlite(engine: Engine, table_name: str, window: Window, names: list[
             values = ", ".join(["?"] * len(constants) + [quote(n) for n in names])
             cursor.execute(f"INSERT INTO main.{quote(table_name)} ({column_list}) "
                            f"SELECT {values} FROM temp.{stage}", tuple(constants.values()))
-            cursor.execute("COMMIT")
+            _commit(commit_guard, total, lambda: cursor.execute("COMMIT"))
         finally:
             if raw.in_transaction:
                 cursor.execute("ROLLBACK")
@@ -83,7 +99,8 @@ def replace_sqlite(engine: Engine, table_name: str, window: Window, names: list[
 
 def replace_postgres(engine: Engine, table_name: str, window: Window, names: list[str],
                      batches: Iterable[pa.Table],
-                     before_chunk: Callable[[], None] | None) -> int:
+                     before_chunk: Callable[[], None] | None,
+                     commit_guard: CommitGuard | None = None) -> int:
     """PostgreSQL (psycopg): DELETE, then `COPY` each chunk as CSV."""
     quote = engine.dialect.identifier_preparer.quote
     column_list = ", ".join(quote(n) for n in names)
@@ -92,7 +109,7 @@ def replace_postgres(engine: Engine, table_name: str, window: Window, names: lis
     total = 0
     # MVCC: the transaction locks only the rows it deletes, so other extracts' loads
     # into the same table go on while this one fetches.
-    with engine.begin() as conn:
+    with engine.connect() as conn, conn.begin() as transaction:
         raw: Any = conn.connection.driver_connection
         with raw.cursor() as cursor:
             cursor.execute(f"DELETE FROM {quote(table_name)} WHERE {where}", params)
@@ -105,12 +122,14 @@ def replace_postgres(engine: Engine, table_name: str, window: Window, names: lis
                 total += batch.num_rows
             if before_chunk is not None:
                 before_chunk()
+        _commit(commit_guard, total, transaction.commit)
     return total
 
 
 def replace_duckdb(engine: Engine, table_name: str, window: Window, schema: pa.Schema,
                    batches: Iterable[pa.Table],
-                   before_chunk: Callable[[], None] | None) -> int:
+                   before_chunk: Callable[[], None] | None,
+                   commit_guard: CommitGuard | None = None) -> int:
     """DuckDB: DELETE, then one `INSERT ... SELECT` from a registered stream of Arrow
     batches."""
     quote = engine.dialect.identifier_preparer.quote
@@ -119,6 +138,12 @@ def replace_duckdb(engine: Engine, table_name: str, window: Window, schema: pa.S
     view = f"load_{table_name}"
     total = 0
     failure: list[BaseException] = []
+    committed = False
+
+    def commit() -> None:
+        nonlocal committed
+        raw.execute("COMMIT")
+        committed = True
 
     def stream() -> Iterator[pa.RecordBatch]:
         nonlocal total
@@ -152,9 +177,10 @@ def replace_duckdb(engine: Engine, table_name: str, window: Window, schema: pa.S
                     raise
                 if before_chunk is not None:
                     before_chunk()
-                raw.execute("COMMIT")
+                _commit(commit_guard, total, commit)
             except BaseException:
-                raw.execute("ROLLBACK")
+                if not committed:
+                    raw.execute("ROLLBACK")
                 raise
         finally:
             raw.unregister(view)
@@ -163,13 +189,14 @@ def replace_duckdb(engine: Engine, table_name: str, window: Window, schema: pa.S
 
 def replace_generic(engine: Engine, table: Table, window: Window,
                     batches: Iterable[pa.Table],
-                    before_chunk: Callable[[], None] | None) -> int:
+                    before_chunk: Callable[[], None] | None,
+                    commit_guard: CommitGuard | None = None) -> int:
     """Any other database: DELETE, then an `executemany` INSERT per chunk."""
     condition = table.c["__extract_id"] == window.extract_id
     if window.date_field is not None:
         condition &= table.c[window.date_field].between(window.date_from, window.date_to)
     total = 0
-    with engine.begin() as conn:
+    with engine.connect() as conn, conn.begin() as transaction:
         conn.execute(table.delete().where(condition))
         for batch in batches:
             if before_chunk is not None:
@@ -179,4 +206,5 @@ def replace_generic(engine: Engine, table: Table, window: Window,
             total += batch.num_rows
         if before_chunk is not None:
             before_chunk()
+        _commit(commit_guard, total, transaction.commit)
     return total

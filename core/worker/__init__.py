@@ -47,7 +47,7 @@ HEARTBEAT_EVERY = timedelta(seconds=10)
 RECOVER_EVERY = timedelta(seconds=15)
 SYNC_EVERY = timedelta(seconds=2)  # schedule changes reach APScheduler within this (+ a tick)
 TICK_SECONDS = 0.5
-SHUTDOWN_GRACE_SECONDS = 20.0
+STOP_WAIT_SECONDS = 5.0  # after the grace, runs told to stop roll back within this
 
 
 def worker_name() -> str:
@@ -113,8 +113,10 @@ class Worker:
                                           max_workers=self.max_workers)
             if run_id is None:
                 break
-            self.executor.submit(run_id, partial(executors.carry_out, self.db, run_id,
-                                                 self.worker_id, self.clock), done=self.wake)
+            self.executor.submit(
+                run_id, partial(executors.carry_out, self.db, run_id, self.worker_id,
+                                self.clock),
+                done=self.wake)
             started.append(run_id)
         return started
 
@@ -208,9 +210,13 @@ class Worker:
         else:
             log.exception("worker %s: loop step failed; trying again", self.worker_id)
 
-    def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> list[int]:
-        """Stop claiming and firing; let runs in flight finish for up to `grace` seconds,
-        then put the unfinished ones back in the queue. Returns the released run ids."""
+    def stop(self, grace: float | None = None,
+             stop_wait: float = STOP_WAIT_SECONDS) -> list[int]:
+        """Stop claiming and firing; let runs in flight finish for up to `grace` seconds
+        (default SHUTDOWN_GRACE),
+        then put the unfinished ones back in the queue (their claims cleared, so their
+        loads can no longer commit), tell them to stop before their next chunk and wait up
+        to `stop_wait` seconds for their loads to roll back. Returns the released run ids."""
         if self._stopping.is_set():
             return []
         self._stopping.set()
@@ -225,8 +231,15 @@ class Worker:
         self.lease.stop()  # nothing fires any more: give the lease up for the next holder
         self.is_leader = False
         self._term = None
-        unfinished = self.executor.shutdown(grace)
+        unfinished = self.executor.shutdown(
+            self.db.settings.shutdown_grace if grace is None else grace)
         released = run_queue.release_runs(self.db, self.worker_id, unfinished, self.clock())
+        if unfinished:
+            still = self.executor.stop_runs(stop_wait)
+            if still:
+                log.warning("worker %s: runs %s did not stop within %s s; exiting without "
+                            "them (their loads cannot commit)", self.worker_id, still,
+                            stop_wait)
         log.info("worker %s stopped%s", self.worker_id,
                  f"; released runs {released}" if released else "")
         return released

@@ -1,7 +1,7 @@
 """Executors: how a claimed run gets to a thread that executes it.
 
 An executor only carries a claimed run to `carry_out`; nothing above it knows where that
-runs. `LocalExecutor` (a thread pool) is the default; a Celery executor plugs in here by
+runs. `LocalExecutor` (a thread per run) is the default; a Celery executor plugs in here by
 sending `carry_out` as a task (acks late, redelivery fenced by the run's claim).
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime
 from typing import Any
 
@@ -33,14 +33,19 @@ def retry_delay(settings: Settings) -> Callable[[int], float]:
 
 
 def carry_out(db: Database, run_id: int, worker_id: str,
-              clock: Callable[[], datetime] = utcnow) -> str | None:
+              clock: Callable[[], datetime] = utcnow,
+              stop: threading.Event | None = None) -> str | None:
     """Execute a claimed run, then apply what follows from its outcome; return its status.
 
-    This is what an executor runs in its thread (or, later, a Celery task).
+    This is what an executor runs in its thread (or, later, a Celery task). Once `stop` is
+    set the run stops before its next chunk and its load is rolled back.
     """
     try:
         result = runner.execute_run(db=db, run_id=run_id, worker_id=worker_id, clock=clock,
-                                    retry_delay=retry_delay(db.settings))
+                                    retry_delay=retry_delay(db.settings), stop=stop)
+    except (errors.ClaimLost, errors.WorkerStopping) as exc:
+        log.warning("run %s: %s", run_id, exc)  # whoever took the run over records it
+        return None
     except errors.ExtractsError as exc:  # deleted meanwhile, or taken over by recovery
         log.warning("run %s not executed: %s", run_id, exc)
         return None
@@ -65,34 +70,45 @@ def _explain_timeout(db: Database, run_id: int) -> None:
 
 
 class LocalExecutor:
-    """Carries claimed runs to a pool of threads. The seam where a Celery executor would go:
-    nothing above it knows how a claimed run gets executed."""
+    """Carries claimed runs to threads, one per run, at most `max_workers` at once. The seam
+    where a Celery executor would go: nothing above it knows how a claimed run gets executed.
+
+    The threads are daemon threads, not a ThreadPoolExecutor's (which the interpreter joins
+    at exit): a run that cannot stop in time, inside one long database call, never holds
+    the process's exit; its database rolls the transaction back when the connection closes.
+    """
 
     def __init__(self, max_workers: int) -> None:
         self.max_workers = max_workers
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="run")
-        self._futures: dict[int, Future[Any]] = {}
+        self._runs: dict[int, tuple[threading.Thread, threading.Event]] = {}
         self._lock = threading.Lock()
 
-    def submit(self, run_id: int, work: Callable[[], Any],
+    def submit(self, run_id: int, work: Callable[[threading.Event], Any],
                done: Callable[[], None] | None = None) -> None:
-        """Start `work` (the run's `carry_out`) on a free thread; call `done` when it ends."""
-        future = self._pool.submit(work)
+        """Start `work(stop)` (the run's `carry_out`) on a new thread; call `done` when it
+        ends. `stop` is set when the run must stop before its next chunk."""
+        stop = threading.Event()
+
+        def body() -> None:
+            try:
+                work(stop)
+            except Exception:
+                log.exception("run %s: its thread failed", run_id)
+            finally:
+                with self._lock:
+                    self._runs.pop(run_id, None)
+                if done is not None:
+                    done()
+
+        thread = threading.Thread(target=body, name=f"run-{run_id}", daemon=True)
         with self._lock:
-            self._futures[run_id] = future
-
-        def forget(_: Future[Any]) -> None:
-            with self._lock:
-                self._futures.pop(run_id, None)
-            if done is not None:
-                done()
-
-        future.add_done_callback(forget)
+            self._runs[run_id] = (thread, stop)
+        thread.start()
 
     def in_flight(self) -> list[int]:
         """The runs this executor is executing now."""
         with self._lock:
-            return list(self._futures)
+            return list(self._runs)
 
     def free_slots(self) -> int:
         """How many more runs it can take at once."""
@@ -100,8 +116,21 @@ class LocalExecutor:
 
     def shutdown(self, timeout: float) -> list[int]:
         """Wait up to `timeout` seconds for the runs in flight; return those still going."""
-        with self._lock:
-            futures = list(self._futures.values())
-        wait(futures, timeout=timeout)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._join(timeout)
         return self.in_flight()
+
+    def stop_runs(self, timeout: float) -> list[int]:
+        """Tell every run in flight to stop before its next chunk; wait up to `timeout`
+        seconds for their threads to roll back and end; return those still going."""
+        with self._lock:
+            for _, stop in self._runs.values():
+                stop.set()
+        self._join(timeout)
+        return self.in_flight()
+
+    def _join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            threads = [thread for thread, _ in self._runs.values()]
+        for thread in threads:
+            thread.join(max(deadline - time.monotonic(), 0.0))

@@ -25,7 +25,10 @@ WORKER_STOPPED = "worker stopped during the run"
 def recover_stale_runs(db: Database, now: datetime,
                        stale_after: timedelta = STALE_AFTER) -> list[int]:
     """Fail runs whose worker stopped (no heartbeat for `stale_after`); queue a retry run
-    for each with attempts left. Returns the ids of the runs marked failed."""
+    for each with attempts left. Returns the ids of the runs marked failed.
+
+    The failed run's claim token is cleared: its worker, should it wake up, cannot commit.
+    """
     cutoff = now - stale_after
     failed: list[int] = []
     finished_extracts: set[int] = set()
@@ -39,7 +42,7 @@ def recover_stale_runs(db: Database, now: datetime,
             guard = Run.heartbeat_at.is_(None) if beat is None else Run.heartbeat_at == beat
             if not guarded.rows_updated(session, update(Run).where(
                     Run.id == run_id, Run.status == RunStatus.RUNNING, guard)
-                    .values(status=RunStatus.FAILED)):
+                    .values(status=RunStatus.FAILED, claim_token=None)):
                 continue
             run = session.get(Run, run_id)
             assert run is not None

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import aliased
 
-from core import run_log
+from core import run_log, runner
 from core.db import Database
 from core.models import Connection, Extract, Run
 from core.vocabulary import LogLevel, RunStatus
@@ -68,7 +68,8 @@ def claim_next(db: Database, worker_id: str, now: datetime, *,
             claimed = guarded.rows_updated(session, update(Run).where(
                 Run.id == run_id, Run.status == RunStatus.QUEUED, ~still_busy, running < cap,
             ).values(status=RunStatus.RUNNING, worker_id=worker_id, started_at=now,
-                     heartbeat_at=now, attempts=Run.attempts + 1))
+                     heartbeat_at=now, attempts=Run.attempts + 1,
+                     claim_token=runner.new_claim_token()))
             if claimed:
                 return int(run_id)
         return None
@@ -101,14 +102,22 @@ def time_out_runs(db: Database, worker_id: str, now: datetime) -> list[int]:
 
 
 def release_runs(db: Database, worker_id: str, run_ids: list[int], now: datetime) -> list[int]:
-    """Put this worker's unfinished runs back in the queue (on shutdown); not an attempt."""
+    """Put this worker's unfinished runs back in the queue (on shutdown); not an attempt.
+
+    Their claim tokens are cleared, so a load still under way can no longer commit. The
+    rows are locked first: a load committing at this moment either finished its run (which
+    then stays finished) or finds its claim gone.
+    """
     released = []
     with db.session() as session:
         for run in session.scalars(select(Run).where(Run.id.in_(run_ids),
                                                      Run.status == RunStatus.RUNNING,
-                                                     Run.worker_id == worker_id)):
+                                                     Run.worker_id == worker_id)
+                                   .with_for_update()
+                                   .execution_options(populate_existing=True)):
             run.status = RunStatus.QUEUED
             run.worker_id = None
+            run.claim_token = None
             run.attempts = max(run.attempts - 1, 0)
             run.queued_at = now
             run_log.append(run, now, LogLevel.WARNING,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -314,3 +314,30 @@ def test_every_row_streams_from_one_query_in_chunks(warehouse: Warehouse) -> Non
                   for d, c in zip(chunk["date"], chunk["campaign_id"], strict=True)) == sorted(
         (d, c) for d in ("2026-11-01", "2026-11-02", "2026-11-03") for c in "abcde")
     assert list(warehouse.iter_rows("no_such_table")) == []
+
+
+def test_a_commit_guard_that_refuses_leaves_the_table_as_it_was(warehouse: Warehouse) -> None:
+    load(warehouse, 1, 10, [frame(["2026-11-01", "2026-11-02"])])
+    calls: list[int] = []
+
+    def refuse(rows: int, _commit: Callable[[], None]) -> None:
+        calls.append(rows)
+        raise RuntimeError("the run was taken over")
+
+    def accept(rows: int, commit: Callable[[], None]) -> None:
+        calls.append(rows)
+        commit()
+
+    warehouse.ensure_table(TABLE, FIELDS, "date", "Campaign stats")
+    window = Window(1, "date", date(2026, 11, 1), date(2026, 11, 7))
+    with pytest.raises(RuntimeError, match="taken over"):
+        warehouse.replace_window(table_name=TABLE, window=window, fields=FIELDS,
+                                 chunks=iter([frame(["2026-11-01", "2026-11-03"], "c2")]),
+                                 system_values=system(1, 11), commit_guard=refuse)
+    assert keys(warehouse) == [(1, 10, "2026-11-01", "c1"), (1, 10, "2026-11-02", "c1")]
+
+    warehouse.replace_window(table_name=TABLE, window=window, fields=FIELDS,
+                             chunks=iter([frame(["2026-11-03"], "c3")]),
+                             system_values=system(1, 12), commit_guard=accept)
+    assert keys(warehouse) == [(1, 12, "2026-11-03", "c3")]
+    assert calls == [2, 1]

@@ -606,7 +606,7 @@ def test_stop_puts_back_runs_that_do_not_finish_in_time(db: Database, session: S
         while run_row(db, run.id)["status"] != "running" and time.monotonic() < deadline:
             time.sleep(0.02)
 
-        released = w.stop(grace=0.2)
+        released = w.stop(grace=0.2, stop_wait=0.2)
         blocking.go.set()  # the abandoned thread finishes late; its outcome must not count
         time.sleep(0.3)
 
