@@ -160,7 +160,7 @@ def counting() -> Iterator[Counting]:
     registry._CONNECTORS.pop("counting", None)
 
 
-def wait_until_idle(db: Database, timeout: float = 30.0) -> None:
+def wait_until_idle(db: Database, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with db.session() as s:

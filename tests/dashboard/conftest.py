@@ -14,6 +14,9 @@ from dashboard import navigation
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "dashboard" / "router.py")
+# A script run takes well under a second on a quiet machine and took over 30 s on a two-core
+# one at a load average of 27: the bound is generous; a passing test never waits for it.
+SCRIPT_TIMEOUT = 120
 
 
 @pytest.fixture
@@ -33,7 +36,7 @@ def app_db(db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
 
 def open_page(page: str, **session_state: object) -> AppTest:
     """Run the app, then switch to `page` (navigation.EXTRACT, ...)."""
-    at = AppTest.from_file(APP, default_timeout=30)
+    at = AppTest.from_file(APP, default_timeout=SCRIPT_TIMEOUT)
     for key, value in session_state.items():
         at.session_state[key] = value
     at.run()

@@ -10,7 +10,7 @@ from core.models import Run
 from dashboard import navigation
 from dashboard.widgets import slot_key
 from tests.conftest import make_extract
-from tests.dashboard.conftest import APP, open_page, texts
+from tests.dashboard.conftest import APP, SCRIPT_TIMEOUT, open_page, texts
 
 
 def today() -> datetime:
@@ -44,7 +44,7 @@ def test_an_unknown_extract_says_so(app_db: Database) -> None:
 
 def test_the_id_in_the_address_opens_that_extract(app_db: Database) -> None:
     extract_id = an_extract(app_db)
-    at = AppTest.from_file(APP, default_timeout=30)
+    at = AppTest.from_file(APP, default_timeout=SCRIPT_TIMEOUT)
     at.query_params["id"] = str(extract_id)
     at.run()
     at.switch_page(navigation.EXTRACT).run()

@@ -13,14 +13,14 @@ from core.db import Database
 from core.models import Extract, Run
 from dashboard import navigation
 from tests.conftest import make_extract
-from tests.dashboard.conftest import APP, open_page, texts
+from tests.dashboard.conftest import APP, SCRIPT_TIMEOUT, open_page, texts
 
 PAGE = navigation.HISTORY
 
 
 def history_page(**query_params: str) -> AppTest:
     """The History page opened from a link with these query parameters, timezone UTC."""
-    at = AppTest.from_file(APP, default_timeout=30)
+    at = AppTest.from_file(APP, default_timeout=SCRIPT_TIMEOUT)
     at.session_state["app_timezone"] = "UTC"
     at.query_params = dict(query_params)
     at.switch_page(PAGE).run()
