@@ -6,9 +6,11 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
@@ -26,7 +28,7 @@ from core.models import Run
 from core.worker import executors, run_queue
 from tests import needs
 from tests.conftest import NOW, make_extract, make_settings
-from tests.core.test_worker_process import ROOT, stop, wait_for
+from tests.core.test_worker_process import ROOT, wait_for
 
 DAY = date(2026, 11, 20)
 
@@ -81,25 +83,57 @@ def test_first_runs_creating_their_tables_at_once_in_threads_all_succeed(
     assert outcomes(db, run_ids) == {"succeeded": 40}
 
 
+class WorkerProcess:
+    """A real `python -m core.worker` whose output is read as it comes."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", "core.worker"], cwd=ROOT,
+                                        env=env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def stop(self) -> str:
+        """SIGTERM; it must exit cleanly. Returns what it logged."""
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=25)
+        self.reader.join(timeout=5)
+        assert self.process.returncode == 0, self.output
+        return self.output
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
 @pytest.mark.slow
 def test_first_runs_creating_their_tables_at_once_in_two_worker_processes_all_succeed(
         db: Database, session: Session) -> None:
-    run_ids = first_runs(session, 40)
     env = {**os.environ, "EXTRACTS_VAR_DIR": str(db.settings.var_dir),
            "EXTRACTS_SECRET_KEY": db.settings.secret_key, "PYTHONPATH": str(ROOT),
            "PYTHONUNBUFFERED": "1", "EXTRACTS_MAX_WORKERS": "20"}
-    workers = [subprocess.Popen([sys.executable, "-m", "core.worker"], cwd=ROOT, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-               for _ in range(2)]
+    workers = [WorkerProcess(env) for _ in range(2)]
     try:
+        # Both are up before the runs are queued: they race for them from the start.
+        wait_for(lambda: all("started" in w.output for w in workers), timeout=60, every=0.1)
+        run_ids = first_runs(session, 40)
         wait_for(lambda: sum(outcomes(db, run_ids).get(s, 0)
                              for s in ("queued", "running")) == 0, timeout=90, every=0.2)
-        logs = [stop(w) for w in workers]
+        logs = [w.stop() for w in workers]
     finally:
         for w in workers:
-            if w.poll() is None:
-                w.kill()
-                w.communicate(timeout=10)
+            w.kill()
 
     assert outcomes(db, run_ids) == {"succeeded": 40}, logs
     with db.session() as s:
