@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -101,6 +102,26 @@ def holder(db: Database, run_id: int, workers: list[subprocess.Popen[str]]
     return next((w for w in workers if w.pid == pid), None)
 
 
+def stopped_without_a_write_lock(db: Database, worker: subprocess.Popen[str]) -> bool:
+    """SIGSTOP the worker; True once it is stopped holding no SQLite write lock (else it is
+    let go on and False). SQLite has one writer per file: a process stopped inside a write
+    would stop every other process too, whatever the product did, until it is resumed."""
+    worker.send_signal(signal.SIGSTOP)
+    for engine in (db.engine, db.warehouse.engine):
+        if engine.dialect.name != "sqlite":
+            continue
+        probe = sqlite3.connect(str(engine.url.database), timeout=0.2)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.rollback()
+        except sqlite3.OperationalError:
+            worker.send_signal(signal.SIGCONT)
+            return False
+        finally:
+            probe.close()
+    return True
+
+
 def test_a_worker_sigtermed_mid_load_stops_within_the_bound_and_the_window_holds_each_row_once(
         db: Database, session: Session, spawn: Callable[[], subprocess.Popen[str]]) -> None:
     extract_id, run_id, table = big_queued_run(session)
@@ -136,7 +157,7 @@ def test_a_paused_worker_whose_run_was_recovered_never_commits_it(
     extract_id, run_id, table = big_queued_run(session)
     paused = spawn()
     wait_for(lambda: loading(db, run_id), timeout=60)
-    paused.send_signal(signal.SIGSTOP)
+    wait_for(lambda: stopped_without_a_write_lock(db, paused), timeout=60, every=0.05)
     # Time passes: the paused worker's heartbeat goes stale (injected, not slept).
     with db.session() as s:
         s.execute(update(Run).where(Run.id == run_id)
