@@ -37,6 +37,9 @@ from core.warehouse import Window
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 5.0
+# Runs on a worker's threads may create or widen one data table at once; SQLite refuses
+# ("database is locked") a schema change racing another, so they take turns in a process.
+_SCHEMA_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -201,10 +204,9 @@ def execute_run(*, db: Database, run_id: int, worker_id: str = "inline",
     retry: Callable[[int], float] | None = None
     detail: str | None = None
     try:
-        # Waits for the write lock (BEGIN IMMEDIATE): runs creating one table at once take
-        # turns, in one process or many.
-        db.warehouse.ensure_table(plan.table_name, plan.fields, plan.window.date_field,
-                                  plan.table_title)
+        with _SCHEMA_LOCK:
+            db.warehouse.ensure_table(plan.table_name, plan.fields, plan.window.date_field,
+                                      plan.table_title)
         result = registry.get(plan.datasource).fetch(plan.request)
         chunks = _shaped(plan, result.chunks, result.filters_applied, notes)
 
