@@ -37,6 +37,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _whole_number(text: str) -> int:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise ValueError("must be a whole number, 0 or more") from None
+    if value < 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
 def _bool(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
@@ -75,11 +85,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RUN_TIMEOUT", "7200", "Seconds after which a running run is cancelled as timed out.",
             _positive_int),
     Setting("BUSY_TIMEOUT", "30",
-            "Seconds a SQLite write waits for another's write lock; a run still waiting then "
-            "is retried later.", _positive_int),
+            "Seconds a write waits for another's lock (SQLite's write lock; PostgreSQL's "
+            "`lock_timeout`); a run still waiting then is retried later.", _positive_int),
     Setting("SHUTDOWN_GRACE", "20",
-            "Seconds a stopping worker lets its runs in flight finish; the rest are queued "
-            "again and rolled back.", _positive_int),
+            "Seconds a stopping worker lets its runs in flight finish (0: none); the rest are "
+            "queued again and rolled back.", _whole_number),
 )
 
 

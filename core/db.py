@@ -28,7 +28,8 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def make_engine(url: str, *, immediate: bool = False, busy_timeout: float = 30.0) -> Engine:
-    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout (seconds).
+    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout (seconds),
+    PostgreSQL a lock timeout of as long.
 
     With `immediate`, every SQLite transaction starts with BEGIN IMMEDIATE: it takes the
     write lock up front, so two processes claiming runs wait for each other instead of
@@ -38,6 +39,12 @@ def make_engine(url: str, *, immediate: bool = False, busy_timeout: float = 30.0
     parsed = make_url(url)
     if parsed.get_backend_name() == "duckdb":
         return _duckdb_engine(url)
+    if parsed.get_backend_name() == "postgresql":
+        # A lock wait ends at the busy timeout, as SQLite's does (SQLSTATE 55P03, transient
+        # for a run): a holder that never goes on (a worker process stopped mid-transaction)
+        # fails the waiter instead of hanging it.
+        return create_engine(url, pool_pre_ping=True, connect_args={
+            "options": f"-c lock_timeout={max(1, round(busy_timeout * 1000))}"})
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
@@ -132,16 +139,19 @@ class Database:
         self.warehouse.engine.dispose()
 
 
-# -- faults of the SQLite files ------------------------------------------------------------
-# SQLite's own words for the two faults a run meets on one machine: a full disk (a run that
-# cannot finish; the message says so plainly), and a write lock another connection held
-# longer than the busy timeout (transient: the run is retried later).
+# -- faults of the databases ---------------------------------------------------------------
+# The two faults a run meets that are not its source's: a full disk (a run that cannot
+# finish; the message says so plainly), and a lock another connection held longer than the
+# busy timeout (transient: the run is retried later). SQLite says them in words; PostgreSQL
+# by SQLSTATE (53100 disk_full; 55P03 lock_not_available, raised by `lock_timeout`).
 DISK_FULL = ("database or disk is full", "disk is full")
 LOCKED = ("database is locked", "database table is locked")
+PG_DISK_FULL, PG_LOCKED = "53100", "55P03"
 
 
-def _driver_messages(exc: BaseException) -> Iterator[str]:
-    """The messages of the driver errors in `exc`'s chain (SQLAlchemy wraps them)."""
+def _driver_errors(exc: BaseException) -> Iterator[tuple[str | None, str]]:
+    """(SQLSTATE or None, first line of the message) of each driver error in `exc`'s
+    chain (SQLAlchemy wraps them); SQLite's errors have no SQLSTATE."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
@@ -149,18 +159,26 @@ def _driver_messages(exc: BaseException) -> Iterator[str]:
         original = getattr(current, "orig", None)
         for error in (current, original):
             if isinstance(error, sqlite3.Error):
-                yield str(error)
+                yield None, str(error)
+            elif isinstance(state := getattr(error, "sqlstate", None), str):
+                yield state, (str(error).strip().splitlines() or [state])[0]
         current = current.__cause__ or current.__context__
 
 
+def _fault(exc: BaseException, words: tuple[str, ...], sqlstate: str) -> str | None:
+    return next((message for state, message in _driver_errors(exc)
+                 if (message.lower().startswith(words) if state is None else state == sqlstate)),
+                None)
+
+
 def disk_full(exc: BaseException) -> str | None:
-    """SQLite's message if `exc` says the disk (or the database's size limit) is full."""
-    return next((m for m in _driver_messages(exc) if m.lower().startswith(DISK_FULL)), None)
+    """The database's message if `exc` says the disk (or the database's size limit) is full."""
+    return _fault(exc, DISK_FULL, PG_DISK_FULL)
 
 
 def locked(exc: BaseException) -> str | None:
-    """SQLite's message if `exc` is a lock held past the busy timeout."""
-    return next((m for m in _driver_messages(exc) if m.lower().startswith(LOCKED)), None)
+    """The database's message if `exc` is a lock held past the busy timeout."""
+    return _fault(exc, LOCKED, PG_LOCKED)
 
 
 # Disk space kept aside next to each SQLite file. A checkpoint copies the log's committed

@@ -137,6 +137,12 @@ class Warehouse:
         with self.engine.connect() as conn:
             conn.execution_options(**{WRITE_LOCK: True})
             with conn.begin():
+                if self.engine.dialect.name == "postgresql":
+                    # One schema change at a time, across processes: two CREATE TABLEs of
+                    # one name race in the catalog (a unique violation in pg_type). Like
+                    # every lock wait, it ends at the busy timeout (core.db.make_engine).
+                    conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                                 {"key": "extracts.schema"})
                 yield conn
 
     def _table(self, table_name: str) -> Table:

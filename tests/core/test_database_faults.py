@@ -1,5 +1,5 @@
-"""Faults of the SQLite files a run meets on one machine: writers racing for the lock (other
-threads, other processes) and a full disk."""
+"""Faults of the databases a run meets: writers racing for the lock (other threads, other
+processes; SQLite's write lock, PostgreSQL's row locks) and a full disk."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from core import runner, schemas, service, worker
@@ -27,7 +27,13 @@ from core.db import Database, open_database
 from core.models import Run
 from core.worker import executors, run_queue
 from tests import needs
-from tests.conftest import NOW, make_extract, make_settings
+from tests.conftest import (
+    NOW,
+    drop_postgres_database,
+    fresh_postgres_database,
+    make_extract,
+    make_settings,
+)
 from tests.core.test_worker_process import ROOT, wait_for
 
 DAY = date(2026, 11, 20)
@@ -178,6 +184,62 @@ def test_a_lock_held_past_the_busy_timeout_queues_the_run_again_without_pausing(
     later = NOW + timedelta(seconds=10)
     assert run_queue.claim_next(db, "w1", later) == run_id
     assert executors.carry_out(db, run_id, "w1", lambda: later) == "succeeded"
+
+
+@pytest.fixture
+def pg_quick_lock_db(tmp_path: Path, pg_template: str) -> Iterator[Database]:
+    """`quick_lock_db` on PostgreSQL: fresh metadata and warehouse databases."""
+    meta, meta_url = fresh_postgres_database(pg_template)
+    warehouse, warehouse_url = fresh_postgres_database()
+    database = open_database(make_settings(tmp_path, database_url=meta_url,
+                                           warehouse_url=warehouse_url, busy_timeout=1,
+                                           auto_pause_after=1, retry_base_delay=10), seed=True)
+    yield database
+    database.dispose()
+    drop_postgres_database(meta)
+    drop_postgres_database(warehouse)
+
+
+def test_postgresql_rows_locked_past_the_busy_timeout_queue_the_run_again_without_pausing(
+        pg_quick_lock_db: Database) -> None:
+    db = pg_quick_lock_db
+    with db.session() as session:
+        [first] = first_runs(session, 1)
+    assert run_queue.claim_next(db, "w1", NOW) == first
+    assert executors.carry_out(db, first, "w1", lambda: NOW) == "succeeded"
+    with db.session() as s:
+        run = service.get_run(session=s, run_id=first)
+        table = service.get_data_table(session=s, data_table_id=service.get_extract(
+            session=s, extract_id=run.extract_id).data_table_id).table_name
+        [again] = service.run_extract(session=s, extract_id=run.extract_id, date_from=DAY,
+                                      date_to=DAY, now=NOW)
+        s.commit()
+    # Another transaction (a worker stopped mid-load) holds the window's rows past 1 s.
+    holder = db.warehouse.engine.connect()
+    holding = holder.begin()
+    holder.execute(text(f'DELETE FROM "{table}"'))
+    try:
+        assert run_queue.claim_next(db, "w1", NOW) == again.id
+        status = executors.carry_out(db, again.id, "w1", lambda: NOW)
+    finally:
+        holding.rollback()
+        holder.close()
+
+    assert status == "queued"
+    with db.session() as s:
+        retried = service.get_run(session=s, run_id=again.id)
+        extract = service.get_extract(session=s, extract_id=retried.extract_id)
+    assert (retried.status, retried.attempts) == ("queued", 1)
+    assert any("temporary database error: canceling statement due to lock timeout"
+               in line["message"] for line in retried.log), retried.log
+    assert (extract.status, extract.error_text) == ("syncing", None)  # not paused
+
+    later = NOW + timedelta(seconds=10)
+    assert run_queue.claim_next(db, "w1", later) == again.id
+    assert executors.carry_out(db, again.id, "w1", lambda: later) == "succeeded"
+    with db.session() as s:
+        loaded = [service.get_run(session=s, run_id=i).rows for i in (first, again.id)]
+    assert loaded[0] and db.warehouse.count_rows(table) == loaded[0] == loaded[1]
 
 
 # -- a full disk ---------------------------------------------------------------------------
