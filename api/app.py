@@ -11,13 +11,17 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
-from fastapi import Depends, FastAPI
-from fastapi.responses import RedirectResponse
+import swagger_ui_bundle
+from fastapi import Depends, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 from api import auth, catalog, errors, extracts
 from api.deps import Backend, require_key
+from api.hygiene import Hygiene
 from core import service
-from core.config import get_settings
+from core.config import Settings, get_settings
 
 DESCRIPTION = """\
 Create, change, run and watch data extracts. Paths, field names and behaviour follow
@@ -35,15 +39,37 @@ Errors answer `{"details": "..."}`: 400 or 422 for bad input (each problem names
 def create_api(backend: Backend) -> FastAPI:
     """The API's routes at /v3/..., /v3.1/... and its docs at /docs: mount it at /api."""
     api = FastAPI(title="Extracts API", version="3", description=DESCRIPTION,
-                  docs_url="/docs", redoc_url=None, openapi_url="/openapi.json",
+                  docs_url=None, redoc_url=None, openapi_url="/openapi.json",
                   responses=errors.ERROR_RESPONSES)
     api.state.backend = backend
     errors.install(api)
+    api.add_middleware(Hygiene, max_bytes=lambda: _settings(backend).max_request_bytes)
+    _serve_docs(api)
     api.include_router(auth.router)
     authenticated = [Depends(require_key)]
     api.include_router(extracts.router, dependencies=authenticated)
     api.include_router(catalog.router, dependencies=authenticated)
     return api
+
+
+def _settings(backend: Backend) -> Settings:
+    return backend.db.settings if backend.db is not None else get_settings()
+
+
+def _serve_docs(api: FastAPI) -> None:
+    """Swagger UI at /docs with its assets served from the installed bundle: the docs work
+    on a machine with no way out to a CDN."""
+    api.mount("/docs/assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+              name="docs-assets")
+
+    @api.get("/docs", include_in_schema=False)
+    def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}/openapi.json", title=f"{api.title} - docs",
+            swagger_js_url=f"{root}/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs/assets/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs/assets/favicon-32x32.png")
 
 
 def _start_embedded_worker(db: service.Database) -> Callable[[], Any] | None:

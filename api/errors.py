@@ -28,6 +28,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "Missing, unknown, revoked or expired credentials."},
     404: {"model": ErrorOut, "description": "An id that names nothing."},
     409: {"model": ErrorOut, "description": "Clashes with the current state."},
+    413: {"model": ErrorOut, "description": "The body is larger than EXTRACTS_MAX_REQUEST_BYTES."},
     422: {"model": ErrorOut, "description": "The request does not fit the declared shape."},
 }
 

@@ -90,6 +90,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SHUTDOWN_GRACE", "20",
             "Seconds a stopping worker lets its runs in flight finish (0: none); the rest are "
             "queued again and rolled back.", _whole_number),
+    Setting("MAX_REQUEST_BYTES", "1048576",
+            "Largest API request body in bytes; a larger one is refused with 413.",
+            _positive_int),
 )
 
 
@@ -112,6 +115,7 @@ class Settings:
     run_timeout: int
     busy_timeout: int
     shutdown_grace: int
+    max_request_bytes: int
 
     def with_overrides(self, **changes: Any) -> Settings:
         values = {f.name: getattr(self, f.name) for f in fields(self)}

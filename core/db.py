@@ -229,16 +229,32 @@ def database_of(session: Session) -> Database:
     return database
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the metadata schema up to the newest migration."""
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the metadata schema up to `revision` (the newest by default)."""
     from alembic import command
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+    with engine.connect() as conn:
+        sqlite = engine.dialect.name == "sqlite"
+        raw: Any = conn.connection.driver_connection
+        if sqlite:
+            # A migration that rebuilds a table (SQLite's only way to change most of a
+            # table) must not cascade the drop of the old copy: keys are off meanwhile, as
+            # SQLite's ALTER TABLE guide says, and checked before the commit.
+            raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                config.attributes["connection"] = conn
+                command.upgrade(config, revision)
+                if sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise RuntimeError(f"migration broke foreign keys: {broken[:5]}")
+        finally:
+            if sqlite:
+                raw.execute("PRAGMA foreign_keys=ON")
 
 
 def _one_sqlite_file(url: str, other: str) -> bool:

@@ -50,6 +50,11 @@ NAMING = {
 }
 
 
+# SQLite gives a new row the largest id + 1 unless the table is AUTOINCREMENT: a deleted
+# newest extract's id (and its rows in the data table) would pass to the next one.
+NEVER_REUSE_IDS: dict[str, Any] = {"sqlite_autoincrement": True}
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map: ClassVar[dict[Any, Any]] = {
@@ -61,6 +66,7 @@ class Connection(Base):
     """Credentials and settings for one datasource; secrets are stored encrypted."""
 
     __tablename__ = "connections"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     datasource: Mapped[str] = mapped_column(String(64), index=True)
@@ -79,7 +85,7 @@ class Account(Base):
     """An account inside a connection (an ad account, a database, a folder)."""
 
     __tablename__ = "accounts"
-    __table_args__ = (UniqueConstraint("connection_id", "external_id"),)
+    __table_args__ = (UniqueConstraint("connection_id", "external_id"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"))
@@ -93,7 +99,8 @@ class Template(Base):
     """What an extract can pull from a datasource: its fields, date field and settings."""
 
     __tablename__ = "templates"
-    __table_args__ = (UniqueConstraint("datasource", "connection_id", "name"),)
+    __table_args__ = (UniqueConstraint("datasource", "connection_id", "name"),
+                      NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     datasource: Mapped[str] = mapped_column(String(64), index=True)
@@ -115,6 +122,7 @@ class DataTable(Base):
     """A table in the warehouse that receives the rows of one or more extracts."""
 
     __tablename__ = "data_tables"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(200), unique=True)
@@ -129,6 +137,7 @@ class Extract(Base):
     """A configured data-extraction order for one account."""
 
     __tablename__ = "extracts"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
@@ -162,6 +171,7 @@ class Schedule(Base):
     """When an extract runs by itself, and how many days back each run reaches."""
 
     __tablename__ = "schedules"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     extract_id: Mapped[int] = mapped_column(
@@ -195,6 +205,7 @@ class Run(Base):
         Index("ix_runs_extract_finished", "extract_id", "status", "finished_at", "queued_at",
               "rows", "date_from", "date_to"),
         Index("ix_runs_extract_date_to", "extract_id", "status", "date_to"),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -235,6 +246,7 @@ class ApiKey(Base):
     """A credential for the REST API; only a hash of its secret is stored."""
 
     __tablename__ = "api_keys"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key_id: Mapped[str] = mapped_column(String(64), unique=True)
@@ -249,6 +261,7 @@ class ApiToken(Base):
     """A short-lived bearer token minted from an API key; only its hash is stored."""
 
     __tablename__ = "api_tokens"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     api_key_id: Mapped[int] = mapped_column(

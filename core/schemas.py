@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from core.errors import Invalid, Problem
 from core.vocabulary import ExtractStatus, RunStatus, RunTrigger
@@ -15,6 +24,25 @@ T = TypeVar("T")
 
 # Ids are 32-bit integers on every database; a larger number can name nothing.
 DbId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+TITLE_CHARACTERS = 200
+ADDITIONAL_PARAMS_BYTES = 64 * 1024
+# A title (of an extract, a data table, a connection): shown in lists and page headers.
+Title = Annotated[str, Field(max_length=TITLE_CHARACTERS)]
+
+
+def _small_json(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """`additional_params` are kept and returned by every read: at most 64 KB of JSON."""
+    if value is None:
+        return None
+    size = len(json.dumps(value, default=str).encode())
+    if size > ADDITIONAL_PARAMS_BYTES:
+        raise PydanticCustomError(
+            "too_large", f"must be at most {ADDITIONAL_PARAMS_BYTES:,} bytes as JSON, "
+            f"not {size:,}")
+    return value
+
+
+AdditionalParams = Annotated[dict[str, Any], AfterValidator(_small_json)]
 
 
 class FilterIn(BaseModel):
@@ -58,14 +86,14 @@ class ExtractCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    data_table_title: str
+    data_table_title: Title
     template_id: DbId
     template_settings: TemplateSettingsIn
     accounts: list[DbId]
-    title: str | None = None
+    title: Title | None = None
     schedules: list[ScheduleIn] | None = None
     sync_historical_data: date | None = None
-    additional_params: dict[str, Any] = Field(default_factory=dict)
+    additional_params: AdditionalParams = Field(default_factory=dict)
 
 
 class _ExtractChange(BaseModel):
@@ -92,9 +120,9 @@ class ExtractUpdate(_ExtractChange):
     filters: list[FilterIn] = Field(default_factory=list)
     template_settings: dict[str, Any] = Field(default_factory=dict)
     schedules: list[ScheduleIn] | None = None
-    additional_params: dict[str, Any] = Field(default_factory=dict)
+    additional_params: AdditionalParams = Field(default_factory=dict)
     sync_historical_data: date | None = None
-    title: str | None = None
+    title: Title | None = None
 
 
 class ExtractPatch(_ExtractChange):
@@ -104,9 +132,9 @@ class ExtractPatch(_ExtractChange):
     filters: list[FilterIn] | None = None
     template_settings: dict[str, Any] | None = None
     schedules: list[ScheduleIn] | None = None
-    additional_params: dict[str, Any] | None = None
+    additional_params: AdditionalParams | None = None
     sync_historical_data: date | None = None
-    title: str | None = None
+    title: Title | None = None
 
 
 class ScheduleOut(BaseModel):
@@ -309,7 +337,10 @@ def validation_problems(raw: Sequence[Mapping[str, Any]]) -> list[Problem]:
         kind = error.get("type", "")
         where = "body" if kind == "json_invalid" else _field(error.get("loc", ()))
         message = _FRIENDLY.get(kind, error.get("msg", "is not valid"))
-        if kind not in ("missing", "extra_forbidden", "json_invalid") and "input" in error:
+        if kind == "string_too_long":
+            message = f"must be at most {error.get('ctx', {}).get('max_length')} characters"
+        if kind not in ("missing", "extra_forbidden", "json_invalid", "too_large",
+                        "string_too_long") and "input" in error:
             message += f", not {_short(error['input'])}"
         seen.setdefault(where, Problem(where, message))
     return list(seen.values())

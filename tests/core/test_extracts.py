@@ -374,3 +374,32 @@ def test_extract_titles_names_the_extracts_that_exist_by_title(session: Session)
     assert list(service.extract_titles(session=session).items()) == [
         (first.id, "Acme Retail · Campaign performance (daily)"),
         (second.id, "Globex spend"), (third.id, "Initech spend")]
+
+
+@pytest.mark.both_databases
+def test_ids_are_never_reused_so_a_new_extract_inherits_no_rows(db: Database) -> None:
+    with db.session() as session:
+        first, second = (make_extract(session, accounts=[1]), make_extract(session, accounts=[2]))
+        [run] = service.run_extract(session=session, extract_id=second.id,
+                                    date_from=date(2026, 11, 20), date_to=date(2026, 11, 21),
+                                    now=NOW)
+        session.commit()
+    loaded = runner.execute_run(db=db, run_id=run.id, clock=lambda: NOW)
+    assert loaded.status == "succeeded" and loaded.rows
+    table = db.warehouse.count_rows
+    with db.session() as session:
+        table_name = service.get_data_table(session=session,
+                                            data_table_id=second.data_table_id).table_name
+        service.delete_extract(session=session, extract_id=second.id)  # its rows stay
+        session.commit()
+        third = make_extract(session, accounts=[2])
+        with pytest.raises(errors.NotFound):
+            service.get_run(session=session, run_id=run.id)
+        [next_run] = service.run_extract(session=session, extract_id=third.id, now=NOW,
+                                         date_from=date(2026, 11, 20),
+                                         date_to=date(2026, 11, 20))
+        session.commit()
+    assert third.id > second.id > first.id
+    assert next_run.id > run.id
+    assert table(table_name, second.id) == loaded.rows  # kept, as asked
+    assert table(table_name, third.id) == 0  # and not the new extract's
