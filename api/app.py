@@ -17,7 +17,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from api import auth, catalog, errors, extracts
+from api import audit, auth, catalog, errors, extracts
 from api.deps import Backend, require_key
 from api.hygiene import Hygiene
 from core import service
@@ -29,10 +29,14 @@ Improvado's Embedded API v3.
 
 Every endpoint but `POST /api/v3/token` needs `Authorization: Bearer ...`: a token from
 `POST /api/v3/token` (HTTP Basic with an API key id and secret; valid 30 minutes) or the key's
-secret itself. Create keys with `python -m core.apikeys create NAME`.
+secret itself. Create keys with `python -m core.apikeys create NAME --role ROLE`, or on the
+dashboard's Settings page. A key acts with its role (never above its owner's): `viewer` reads,
+`editor` also changes and runs extracts, `admin` also connections. Every change is written to
+the audit log (`GET /api/v3/audit`).
 
 Errors answer `{"details": "..."}`: 400 or 422 for bad input (each problem names its field),
-401 without valid credentials, 404 for unknown ids, 409 for conflicts.
+401 without valid credentials, 403 when the key's role does not allow the request (the answer
+names the role needed), 404 for unknown ids, 409 for conflicts, 413 for a body over the limit.
 """
 
 
@@ -49,6 +53,7 @@ def create_api(backend: Backend) -> FastAPI:
     authenticated = [Depends(require_key)]
     api.include_router(extracts.router, dependencies=authenticated)
     api.include_router(catalog.router, dependencies=authenticated)
+    api.include_router(audit.router, dependencies=authenticated)
     return api
 
 

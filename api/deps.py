@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from core import errors, schemas, service
+from core.vocabulary import Role
 
 # Ids are 32-bit integers on every database; a larger one is bad input, not a server error.
 MAX_ID = 2**31 - 1
@@ -54,14 +55,34 @@ bearer_scheme = HTTPBearer(
 )
 
 
-def require_key(session: SessionDep, now: NowDep,
+def require_key(request: Request, session: SessionDep, now: NowDep,
                 credentials: Annotated[HTTPAuthorizationCredentials | None,
-                                       Depends(bearer_scheme)]) -> schemas.ApiKeyOut:
-    """The API key behind the request's bearer credential, or 401."""
+                                       Depends(bearer_scheme)]) -> schemas.Actor:
+    """Who acts: the API key behind the request's bearer credential (401 without one), with
+    the role the request needs (403 naming it). The request's session acts as the key: every
+    change it makes is checked against the key's role and written to the audit log."""
     if credentials is None:
         raise errors.Unauthorized("send Authorization: Bearer <token>; get a token from "
                                    "POST /api/v3/token with your API key id and secret")
-    return service.authenticate(session=session, bearer=credentials.credentials, now=now)
+    actor = service.authenticate(session=session, bearer=credentials.credentials, now=now)
+    needed = role_needed(request.method, request.scope.get("route"))
+    if not actor.role.allows(needed):
+        raise errors.Forbidden(f"{request.method} {request.url.path} needs the {needed} role; "
+                               f"{actor.label} acts as {actor.role}")
+    service.act_as(session, actor, now)
+    return actor
+
+
+# Paths whose changes only admins make: connections (and what they reach), users, roles.
+ADMIN_PATHS = ("/v3/connections", "/v3/users")
+
+
+def role_needed(method: str, route: Any) -> Role:
+    """Reading needs a viewer; changing an extract or run an editor; a connection an admin."""
+    if method in ("GET", "HEAD", "OPTIONS"):
+        return Role.VIEWER
+    path = str(getattr(route, "path", ""))
+    return Role.ADMIN if path.startswith(ADMIN_PATHS) else Role.EDITOR
 
 
 ExtractId = Annotated[int, Path(ge=1, le=MAX_ID, description="The extract's id.")]

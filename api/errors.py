@@ -26,6 +26,8 @@ class ErrorOut(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut, "description": "Bad input; every problem names its field."},
     401: {"model": ErrorOut, "description": "Missing, unknown, revoked or expired credentials."},
+    403: {"model": ErrorOut, "description": "The key's role does not allow it; says the role "
+                                             "needed."},
     404: {"model": ErrorOut, "description": "An id that names nothing."},
     409: {"model": ErrorOut, "description": "Clashes with the current state."},
     413: {"model": ErrorOut, "description": "The body is larger than EXTRACTS_MAX_REQUEST_BYTES."},
@@ -55,6 +57,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(errors.Unauthorized)
     async def _unauthorized(_request: Request, exc: errors.Unauthorized) -> JSONResponse:
         return _answer(401, str(exc), {"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(errors.Forbidden)
+    async def _forbidden(_request: Request, exc: errors.Forbidden) -> JSONResponse:
+        return _answer(403, str(exc))
 
     @app.exception_handler(errors.ExtractsError)
     async def _conflict(_request: Request, exc: errors.ExtractsError) -> JSONResponse:

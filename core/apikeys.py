@@ -1,7 +1,9 @@
 """The command line for API keys, against the configured database.
 
-`python -m core.apikeys create NAME` prints a new key's id and secret (once);
-`python -m core.apikeys revoke KEY_ID`; `python -m core.apikeys list`.
+`python -m core.apikeys create NAME [--role viewer|editor|admin]` prints a new key's id and
+secret (once); `python -m core.apikeys revoke KEY_ID`; `python -m core.apikeys list`.
+Whoever runs these holds the database itself, so the keys they make have no owner and may be
+admin keys (the default).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 from core import errors, service
 from core.config import get_settings
 from core.db import open_database
+from core.vocabulary import Role
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     create = commands.add_parser("create", help="create a key and print its id and secret once")
     create.add_argument("name", help="who or what uses the key")
+    create.add_argument("--role", choices=[r.value for r in Role], default=Role.ADMIN.value,
+                        help="what the key may do (default: admin)")
     create.add_argument("--shell", action="store_true",
                         help="print KEY_ID=... and SECRET=... lines for `eval`")
     commands.add_parser("list", help="list keys with their last use")
@@ -33,11 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with db.session() as session:
             if args.command == "create":
-                key = service.create_api_key(session=session, name=args.name)
+                key = service.create_api_key(session=session, name=args.name, role=args.role)
                 if args.shell:
                     print(f"KEY_ID={shlex.quote(key.key_id)}\nSECRET={shlex.quote(key.secret)}")
                 else:
-                    print(f"key id: {key.key_id}\nsecret: {key.secret}\n"
+                    print(f"key id: {key.key_id}\nrole: {key.role}\nsecret: {key.secret}\n"
                           "The secret is shown only now; store it somewhere safe.")
             elif args.command == "revoke":
                 revoked = service.revoke_api_key(session=session, key_id=args.key_id)
@@ -46,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
                 for k in service.list_api_keys(session=session):
                     state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
                     used = f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "never"
-                    print(f"{k.key_id}  {k.name!r}  {state}  last used {used}")
+                    owner = k.owner or "no owner"
+                    print(f"{k.key_id}  {k.name!r}  {k.role}  {owner}  {state}  "
+                          f"last used {used}")
     except errors.ExtractsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core import errors
+from core.vocabulary import Role
 
 PREFIX = "EXTRACTS_"
 
@@ -45,6 +46,21 @@ def _whole_number(text: str) -> int:
     if value < 0:
         raise ValueError("must be 0 or more")
     return value
+
+
+def _emails(text: str) -> frozenset[str]:
+    found = frozenset(part.strip().lower() for part in text.split(",") if part.strip())
+    bad = sorted(e for e in found if "@" not in e)
+    if bad:
+        raise ValueError(f"must be email addresses separated by commas; {bad[0]!r} is not one")
+    return found
+
+
+def _role(text: str) -> Role:
+    try:
+        return Role(text.strip().lower())
+    except ValueError:
+        raise ValueError(f"must be one of {', '.join(r.value for r in Role)}") from None
 
 
 def _bool(text: str) -> bool:
@@ -90,6 +106,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SHUTDOWN_GRACE", "20",
             "Seconds a stopping worker lets its runs in flight finish (0: none); the rest are "
             "queued again and rolled back.", _whole_number),
+    Setting("ADMIN_EMAILS", "",
+            "Emails (comma-separated) that are admins from their first sign-in.", _emails),
+    Setting("DEFAULT_ROLE", "viewer",
+            "Role of anyone else on their first sign-in: viewer, editor or admin.", _role),
     Setting("MAX_REQUEST_BYTES", "1048576",
             "Largest API request body in bytes; a larger one is refused with 413.",
             _positive_int),
@@ -115,6 +135,8 @@ class Settings:
     run_timeout: int
     busy_timeout: int
     shutdown_grace: int
+    admin_emails: frozenset[str]
+    default_role: Role
     max_request_bytes: int
 
     def with_overrides(self, **changes: Any) -> Settings:
@@ -165,7 +187,8 @@ def markdown_table() -> str:
     """The README's table of settings."""
     lines = ["| Variable | Default | What it does |", "| --- | --- | --- |"]
     for s in SETTINGS:
-        default = f"`{s.default}`" if s.default else "(generated)"
+        default = f"`{s.default}`" if s.default else (
+            "(generated)" if s.name == "SECRET_KEY" else "(none)")
         lines.append(f"| `{PREFIX}{s.name}` | {default} | {s.help} |")
     return "\n".join(lines)
 

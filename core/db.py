@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from core import errors
+from core import audit, errors
 from core.config import Settings, secret_key
 from core.crypto import Cipher
+from core.schemas import Actor
 from core.warehouse import WRITE_LOCK, Warehouse
 
 log = logging.getLogger(__name__)
@@ -114,9 +116,12 @@ class Database:
     sessions: sessionmaker[Session]
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A session that commits on success and rolls back on error."""
+    def session(self, actor: Actor | None = None, now: datetime | None = None
+                ) -> Iterator[Session]:
+        """A session that commits on success and rolls back on error. With `actor`, its
+        changes are checked against the actor's role and logged as theirs (core.audit)."""
         with self.sessions() as session:
+            audit.act_as(session, actor, now)
             try:
                 yield session
                 session.commit()
@@ -282,6 +287,7 @@ def open_database(settings: Settings, *, seed: bool | None = None) -> Database:
     database = Database(settings=settings, engine=engine, warehouse=warehouse,
                         cipher=Cipher(secret_key(settings)), sessions=sessionmaker())
     database.sessions.configure(bind=engine, info={"database": database})
+    audit.install(database.sessions)
     for sqlite_engine in (warehouse.engine, engine):
         keep_reserve(sqlite_engine)
     with _startup_lock(engine):

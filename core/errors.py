@@ -63,3 +63,7 @@ class WorkerStopping(ExtractsError):
 
 class Unauthorized(ExtractsError):
     """Credentials missing, unknown, revoked or expired."""
+
+
+class Forbidden(ExtractsError):
+    """The one acting is known but their role does not allow the change."""

@@ -6,6 +6,7 @@ functions take and return (HistoryQuery, Headline, Coverage, ...), opening the d
 starting the embedded worker are here too, so that the dashboard needs no other way in.
 """
 
+from core.audit import act_as
 from core.clock import utcnow
 from core.db import Database, open_database
 from core.services.apikeys import (
@@ -15,6 +16,7 @@ from core.services.apikeys import (
     list_api_keys,
     revoke_api_key,
 )
+from core.services.audit_log import list_audit_events
 from core.services.catalog import (
     connection_datasources,
     create_connection,
@@ -71,6 +73,7 @@ from core.services.runs import (
     run_extract,
     run_window,
 )
+from core.services.users import actor_for, list_users, set_user_role, sign_in
 from core.services.workers import schedule_firer
 from core.worker import Worker, start_embedded, stop_embedded
 
@@ -81,6 +84,8 @@ __all__ = [
     "Headline",
     "HistoryQuery",
     "Worker",
+    "act_as",
+    "actor_for",
     "add_query_template",
     "authenticate",
     "cancel_run",
@@ -110,6 +115,7 @@ __all__ = [
     "last_run_rows",
     "list_accounts",
     "list_api_keys",
+    "list_audit_events",
     "list_connections",
     "list_data_tables",
     "list_datasources",
@@ -117,6 +123,7 @@ __all__ = [
     "list_query_templates",
     "list_runs",
     "list_templates",
+    "list_users",
     "open_database",
     "patch_extract",
     "pause_extract",
@@ -128,6 +135,8 @@ __all__ = [
     "run_window",
     "schedule_firer",
     "seed_demo",
+    "set_user_role",
+    "sign_in",
     "start_embedded",
     "stop_embedded",
     "sync_templates",

@@ -119,3 +119,30 @@ OPERATORS: dict[str, tuple[Operator, ...]] = {
 # Operators that take no value; operators that take a list of values.
 NO_VALUE = (Operator.IS_NULL, Operator.IS_NOT_NULL)
 LIST_VALUE = (Operator.IN, Operator.NOT_IN)
+
+
+class Role(StrEnum):
+    """What a person (or an API key) may do; each role may do all that the ones before it may.
+
+    viewer: sees everything, changes nothing. editor: creates, edits, runs, pauses, cancels
+    extracts and fills gaps. admin: also connections, custom SQL templates, users and roles,
+    and any API key.
+    """
+
+    VIEWER = "viewer"
+    EDITOR = "editor"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+    def allows(self, needed: Role) -> bool:
+        return self.rank >= needed.rank
+
+
+class ActorKind(StrEnum):
+    """Who acted, as the audit log says it."""
+
+    USER = "user"
+    API_KEY = "api key"

@@ -14,9 +14,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from core import errors, schemas
+from core import audit, errors, schemas
 from core.clock import utcnow
-from core.models import ApiKey, ApiToken
+from core.models import ApiKey, ApiToken, User
+from core.vocabulary import ActorKind, Role
 
 TOKEN_LIFETIME = timedelta(minutes=30)
 # last_used_at is written at most this often per key, so reads do not all turn into writes.
@@ -31,8 +32,25 @@ def _hash(secret: str) -> str:
 
 
 def _key_out(key: ApiKey) -> schemas.ApiKeyOut:
-    return schemas.ApiKeyOut(key_id=key.key_id, name=key.name, created_at=key.created_at,
-                     last_used_at=key.last_used_at, revoked_at=key.revoked_at)
+    return schemas.ApiKeyOut(key_id=key.key_id, name=key.name, role=Role(key.role),
+                             owner=key.user.email if key.user else None,
+                             created_at=key.created_at, last_used_at=key.last_used_at,
+                             revoked_at=key.revoked_at)
+
+
+def _acts_as(key: ApiKey) -> Role:
+    """A key's own role, never above its owner's (a demoted owner's keys are demoted too)."""
+    role = Role(key.role)
+    if key.user is not None and not Role(key.user.role).allows(role):
+        return Role(key.user.role)
+    return role
+
+
+def _may_manage(session: Session, key: ApiKey, doing: str) -> None:
+    """Each user manages their own keys; an admin any key."""
+    actor = audit.actor_of(session)
+    if actor is not None and not (actor.user_id is not None and actor.user_id == key.user_id):
+        audit.require(session, Role.ADMIN, f"{doing} another's API key")
 
 
 def _load(session: Session, key_id: str) -> ApiKey:
@@ -47,15 +65,32 @@ def _touch(key: ApiKey, now: datetime) -> None:
         key.last_used_at = now
 
 
-def create_api_key(*, session: Session, name: str, now: datetime | None = None
-                   ) -> schemas.NewApiKey:
-    """Create an API key; the returned secret is shown this once and stored only as a hash."""
+def create_api_key(*, session: Session, name: str, role: Role | str | None = None,
+                   now: datetime | None = None) -> schemas.NewApiKey:
+    """Create an API key for the one acting (a signed-in user owns it; the CLI's keys have no
+    owner), with their role or a lower one; the returned secret is shown this once and
+    stored only as a hash."""
     name = name.strip()
     if not name:
         raise errors.Invalid("must not be empty; say who or what uses the key", field="name")
+    if len(name) > schemas.TITLE_CHARACTERS:
+        raise errors.Invalid(f"must be at most {schemas.TITLE_CHARACTERS} characters",
+                             field="name")
+    actor = audit.actor_of(session)
+    ceiling = actor.role if actor is not None else Role.ADMIN
+    try:
+        wanted = Role(role) if role is not None else ceiling
+    except ValueError:
+        raise errors.Invalid(f"{role!r} is not a role; use one of "
+                             f"{', '.join(r.value for r in Role)}", field="role") from None
+    if not ceiling.allows(wanted):
+        raise errors.Forbidden(f"a key cannot do more than the one who makes it: "
+                               f"{actor.label if actor else 'you'} acts as {ceiling}, "
+                               f"so the key's role may be at most {ceiling}")
+    owner = session.get(User, actor.user_id) if actor and actor.user_id else None
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
-    key = ApiKey(key_id=KEY_ID_PREFIX + secrets.token_hex(8), name=name,
-                 secret_hash=_hash(secret), created_at=now or utcnow())
+    key = ApiKey(key_id=KEY_ID_PREFIX + secrets.token_hex(8), name=name, role=wanted,
+                 user=owner, secret_hash=_hash(secret), created_at=now or utcnow())
     session.add(key)
     session.flush()
     return schemas.NewApiKey(**_key_out(key).model_dump(), secret=secret)
@@ -65,6 +100,7 @@ def revoke_api_key(*, session: Session, key_id: str, now: datetime | None = None
                    ) -> schemas.ApiKeyOut:
     """Revoke an API key: its secret and every token minted from it stop working."""
     key = _load(session, key_id)
+    _may_manage(session, key, "revoking")
     if key.revoked_at is None:
         key.revoked_at = now or utcnow()
     session.execute(delete(ApiToken).where(ApiToken.api_key_id == key.id))
@@ -72,9 +108,15 @@ def revoke_api_key(*, session: Session, key_id: str, now: datetime | None = None
     return _key_out(key)
 
 
-def list_api_keys(*, session: Session) -> list[schemas.ApiKeyOut]:
-    """Every API key, newest first, with when it was last used."""
-    return [_key_out(k) for k in session.scalars(select(ApiKey).order_by(ApiKey.id.desc()))]
+def list_api_keys(*, session: Session, mine: bool = False) -> list[schemas.ApiKeyOut]:
+    """API keys, newest first, with when each was last used: all of them for an admin (or
+    the system), only one's own for anyone else or with `mine`."""
+    query = select(ApiKey).order_by(ApiKey.id.desc())
+    actor = audit.actor_of(session)
+    if actor is not None and (mine or not actor.role.allows(Role.ADMIN)):
+        query = query.where(ApiKey.user_id == actor.user_id) if actor.user_id is not None \
+            else query.where(ApiKey.id == actor.api_key_id)
+    return [_key_out(k) for k in session.scalars(query)]
 
 
 def issue_token(*, session: Session, key_id: str, secret: str, now: datetime | None = None
@@ -98,8 +140,9 @@ def issue_token(*, session: Session, key_id: str, secret: str, now: datetime | N
 
 
 def authenticate(*, session: Session, bearer: str, now: datetime | None = None
-                 ) -> schemas.ApiKeyOut:
-    """The key behind a bearer credential (a token from issue_token or a key's secret)."""
+                 ) -> schemas.Actor:
+    """Who acts with a bearer credential (a token from issue_token or a key's secret): the
+    key, with its role capped by its owner's."""
     now = now or utcnow()
     digest = _hash(bearer)
     if bearer.startswith(TOKEN_PREFIX):
@@ -117,4 +160,5 @@ def authenticate(*, session: Session, bearer: str, now: datetime | None = None
     if key.revoked_at is not None:
         raise errors.Unauthorized(f"API key {key.key_id} was revoked")
     _touch(key, now)
-    return _key_out(key)
+    return schemas.Actor(kind=ActorKind.API_KEY, name=f"{key.key_id} ({key.name})",
+                         role=_acts_as(key), user_id=key.user_id, api_key_id=key.id)

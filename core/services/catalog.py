@@ -10,7 +10,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core import errors, schemas
+from core import audit, errors, schemas
 from core.clock import utcnow
 from core.connectors import registry
 from core.connectors.base import (
@@ -24,6 +24,7 @@ from core.connectors.base import (
 from core.db import database_of
 from core.models import Account, AppState, Connection, DataTable, Extract, Template
 from core.services.common import load
+from core.vocabulary import Role
 
 
 def list_datasources() -> list[schemas.DatasourceOut]:
@@ -61,6 +62,7 @@ def _account_out(account: Account) -> schemas.AccountOut:
 def create_connection(*, session: Session, data: schemas.ConnectionCreate | dict[str, Any],
                       now: datetime | None = None) -> schemas.ConnectionOut:
     """Save a connection (secrets encrypted), then load its accounts and templates."""
+    audit.require(session, Role.ADMIN, "creating a connection")
     body = schemas.parse(schemas.ConnectionCreate, data)
     connector = registry.get(body.datasource)
     problems: list[errors.Problem] = []
@@ -113,6 +115,7 @@ def connection_datasources(*, session: Session) -> list[str]:
 
 def test_connection(*, session: Session, connection_id: int) -> schemas.CheckResult:
     """Try a connection's credentials against its source; say what happened."""
+    audit.require(session, Role.ADMIN, "testing a connection")
     connection = load(session, Connection, connection_id, "connection")
     connector = registry.get(connection.datasource)
     try:
@@ -124,6 +127,7 @@ def test_connection(*, session: Session, connection_id: int) -> schemas.CheckRes
 
 def refresh_accounts(*, session: Session, connection_id: int) -> list[schemas.AccountOut]:
     """Ask the source for the connection's accounts; add new ones and update names."""
+    audit.require(session, Role.ADMIN, "refreshing a connection's accounts")
     connection = load(session, Connection, connection_id, "connection")
     connector = registry.get(connection.datasource)
     try:
@@ -169,6 +173,7 @@ def _store_template(session: Session, datasource: str, connection_id: int | None
 
 def sync_templates(*, session: Session, connection_id: int) -> None:
     """Store the templates a connection offers (shared ones once per datasource)."""
+    audit.require(session, Role.ADMIN, "refreshing a connection's templates")
     connection = load(session, Connection, connection_id, "connection")
     connector = registry.get(connection.datasource)
     # Tables of a database, files of a folder: such templates belong to their connection.

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import errors, schemas
+from core import audit, errors, schemas
 from core.connectors import shaping
 from core.connectors.base import SourceError
 from core.connectors.sql import connector as sql_connector
@@ -19,6 +19,7 @@ from core.errors import Problem
 from core.models import Connection, Template
 from core.services import catalog
 from core.services.common import load
+from core.vocabulary import Role
 
 _QUERY_NAME = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
 
@@ -40,6 +41,7 @@ def add_query_template(*, session: Session, connection_id: int, name: str, sql: 
                        title: str = "", description: str = "", date_column: str | None = None
                        ) -> schemas.TemplateOut:
     """Add (or replace) a custom query as a template of one SQL connection."""
+    audit.require(session, Role.ADMIN, "adding a custom SQL template")
     connection = load(session, Connection, connection_id, "connection")
     problems: list[Problem] = []
     if connection.datasource != sql_connector.SqlDatabase.name:

@@ -138,12 +138,12 @@ def test_cli_creates_lists_and_revokes(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("EXTRACTS_VAR_DIR", str(settings.var_dir))
     monkeypatch.setenv("EXTRACTS_SECRET_KEY", "test-secret")
 
-    assert apikeys.main(["create", "nightly export"]) == 0
+    assert apikeys.main(["create", "nightly export", "--role", "viewer"]) == 0
     created = capsys.readouterr().out
-    key_id = re.search(r"key id: (key_\w+)", created)
+    key_id = re.search(r"key id: (key_\w+)\nrole: viewer\n", created)
     assert key_id is not None and re.search(r"secret: sk_\S+", created)
     assert apikeys.main(["list"]) == 0
-    assert f"{key_id.group(1)}  'nightly export'  active  last used never" in (
+    assert f"{key_id.group(1)}  'nightly export'  viewer  no owner  active  last used never" in (
         capsys.readouterr().out)
     assert apikeys.main(["revoke", key_id.group(1)]) == 0
     assert apikeys.main(["list"]) == 0

@@ -75,6 +75,9 @@ class SqlDatabase:
         if url.get_backend_name() == "sqlite" and not url.database:
             return [Problem("config.url", "names no SQLite file; write "
                                           "sqlite:////absolute/path/to/file.db")]
+        if url.get_backend_name() == "sqlite" and config.get("password"):
+            return [Problem("config.password", "a SQLite file takes no password; leave it "
+                                               "empty")]
         return []
 
     # -- protocol ----------------------------------------------------------------------------
