@@ -184,10 +184,10 @@ def test_a_viewer_session_writes_nothing_through_any_service(db: Database) -> No
         service.create_extracts(session=s, data=extract_body(accounts=[1]), now=NOW)
     before = snapshot(db)
     for actor, attempt in attempts:
-        with pytest.raises(errors.Forbidden, match=f"needs the .* role; user "
-                                                   f"{actor.name} acts as {actor.role}"):
-            with db.session(actor=actor) as s:
-                attempt(s)
+        refused = pytest.raises(errors.Forbidden, match=f"needs the .* role; user "
+                                                        f"{actor.name} acts as {actor.role}")
+        with refused, db.session(actor=actor) as s:
+            attempt(s)
     assert snapshot(db) == before
 
 
