@@ -64,8 +64,10 @@ def run(args: list[str]) -> int:
     """Serve the dashboard at / and the REST API at /api with the embedded defaults
     (SQLite under ./var/, the demo source, the worker in-process)."""
     ensure_environment("requirements.txt")
+    address = os.environ.get("EXTRACTS_LISTEN_ADDRESS") or "127.0.0.1"
     command = [str(PYTHON), "-m", "streamlit", "run", "streamlit_app.py",
-               "--server.headless=true", "--browser.gatherUsageStats=false", *args]
+               f"--server.address={address}", "--server.headless=true",
+               "--browser.gatherUsageStats=false", *args]
     return subprocess.call(command, cwd=ROOT)
 
 

@@ -17,8 +17,13 @@ from starlette.routing import Mount
 
 from api.app import create_api, serve
 from api.deps import Backend
+from core.config import get_settings
+from dashboard import auth
 
 ROUTER = Path(__file__).resolve().parent / "dashboard" / "router.py"
+
+# Refuse to serve beyond this machine without sign-in; point st.login at the provider.
+auth.configure(get_settings(), st.config.get_option("server.address") or "")
 
 backend = Backend(db=None)
 

@@ -119,10 +119,14 @@ def _changed(session: Session) -> Iterator[tuple[str, Any]]:
         yield "deleted", obj
 
 
+VERBS = {"created": "creating", "changed": "changing", "deleted": "deleting"}
+
+
 def _check(session: Session, _context: Any, _instances: Any) -> None:
     actor = actor_of(session)
     if actor is None:
         return
+    refused: list[tuple[int, str, Rule]] = []
     for how, obj in _changed(session):
         if isinstance(obj, AuditEvent):
             if how != "created":
@@ -134,8 +138,11 @@ def _check(session: Session, _context: Any, _instances: Any) -> None:
             continue
         if rule.own is not None and rule.own(actor, obj):
             continue
-        raise errors.Forbidden(f"changing {_article(rule.kind)} needs the {rule.role} role; "
-                               f"{actor.label} acts as {actor.role}")
+        refused.append((list(RULES).index(type(obj)), how, rule))
+    if refused:  # named by the change's main object (an extract before its schedules)
+        _, how, rule = min(refused, key=lambda r: r[0])
+        raise errors.Forbidden(f"{VERBS[how]} {_article(rule.kind)} needs the {rule.role} "
+                               f"role; {actor.label} acts as {actor.role}")
 
 
 def _article(kind: str) -> str:

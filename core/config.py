@@ -106,6 +106,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SHUTDOWN_GRACE", "20",
             "Seconds a stopping worker lets its runs in flight finish (0: none); the rest are "
             "queued again and rolled back.", _whole_number),
+    Setting("OIDC_METADATA_URL", "",
+            "OpenID Connect discovery URL of the identity provider people sign in with "
+            "(.../.well-known/openid-configuration); empty: single-user mode, 127.0.0.1 only.",
+            str),
+    Setting("OIDC_CLIENT_ID", "", "The dashboard's client id at the identity provider.", str),
+    Setting("OIDC_CLIENT_SECRET", "", "The dashboard's client secret at the identity provider.",
+            str),
+    Setting("PUBLIC_URL", "http://localhost:8501",
+            "The dashboard's address as browsers reach it; the identity provider sends people "
+            "back to {PUBLIC_URL}/oauth2callback.", str),
+    Setting("LISTEN_ADDRESS", "127.0.0.1",
+            "Address `dev.py run` listens on; any other than loopback needs sign-in.", str),
     Setting("ADMIN_EMAILS", "",
             "Emails (comma-separated) that are admins from their first sign-in.", _emails),
     Setting("DEFAULT_ROLE", "viewer",
@@ -135,9 +147,19 @@ class Settings:
     run_timeout: int
     busy_timeout: int
     shutdown_grace: int
+    oidc_metadata_url: str
+    oidc_client_id: str
+    oidc_client_secret: str
+    public_url: str
+    listen_address: str
     admin_emails: frozenset[str]
     default_role: Role
     max_request_bytes: int
+
+    @property
+    def sign_in(self) -> bool:
+        """Whether people sign in (an identity provider is configured)."""
+        return bool(self.oidc_metadata_url)
 
     def with_overrides(self, **changes: Any) -> Settings:
         values = {f.name: getattr(self, f.name) for f in fields(self)}

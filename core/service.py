@@ -73,11 +73,12 @@ from core.services.runs import (
     run_extract,
     run_window,
 )
-from core.services.users import actor_for, list_users, set_user_role, sign_in
+from core.services.users import LOCAL_USER, actor_for, list_users, set_user_role, sign_in
 from core.services.workers import schedule_firer
 from core.worker import Worker, start_embedded, stop_embedded
 
 __all__ = [
+    "LOCAL_USER",
     "Anomaly",
     "Coverage",
     "Database",

@@ -7,10 +7,12 @@ then get a broken app.
 
 import streamlit as st
 
-from dashboard import navigation, state
+from dashboard import auth, navigation, state
 
 st.set_page_config(page_title="Extracts", page_icon=":material/database:", layout="wide")
 
+user = auth.gate()  # the sign-in page, and a stop, for anyone not signed in
 page = st.navigation(navigation.pages())
+auth.sidebar(user)
 state.sidebar()
 page.run()

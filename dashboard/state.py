@@ -12,11 +12,12 @@ from zoneinfo import available_timezones
 import streamlit as st
 from sqlalchemy.orm import Session
 
-from core import errors, service
+from core import errors, schemas, service
 from core.config import get_settings
 
 T = TypeVar("T")
 TIMEZONE_KEY = "app_timezone"
+ACTOR_KEY = "auth_actor"
 # IANA region names (Europe/Berlin), not aliases such as "localtime" or "Etc/GMT+3".
 TIMEZONES = ("UTC", *sorted(z for z in available_timezones()
                             if "/" in z and not z.startswith(("Etc/", "SystemV/"))))
@@ -37,10 +38,21 @@ def session() -> Iterator[Session]:
         yield s
 
 
+def act_as(actor: schemas.Actor) -> None:
+    """The one every service call of this browser session acts as (set by dashboard.auth)."""
+    st.session_state[ACTOR_KEY] = actor
+
+
+def actor() -> schemas.Actor | None:
+    found: schemas.Actor | None = st.session_state.get(ACTOR_KEY)
+    return found
+
+
 def attempt(fn: Callable[..., T], **kwargs: Any) -> tuple[T | None, errors.ExtractsError | None]:
-    """Call one service function in its own session; return its result or the domain error."""
+    """Call one service function in its own session, as the signed-in user (their role is
+    checked, their changes logged); return its result or the domain error."""
     try:
-        with session() as s:
+        with get_database().session(actor=actor(), now=now()) as s:
             return fn(session=s, **kwargs), None
     except errors.ExtractsError as exc:
         return None, exc

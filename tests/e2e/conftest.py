@@ -36,21 +36,30 @@ def chromium_path() -> str:
                   remedy=".ci/run installs Debian's chromium; `apt-get install chromium`")
 
 
-@pytest.fixture
-def app_server(tmp_path: Path) -> Iterator[str]:
+@contextmanager
+def serving(tmp_path: Path, port: int | None = None, **settings: str) -> Iterator[str]:
     """The product as `python3 dev.py run` starts it (`streamlit run streamlit_app.py`: the
-    dashboard, the API under /api and the embedded worker in one process) on loopback; yields
-    its URL."""
-    port = servers.free_port()
+    dashboard, the API under /api and the embedded worker in one process) on loopback, with
+    `settings` (EXTRACTS_... variables) on top of the defaults; yields its URL."""
+    port = port or servers.free_port()
     url = f"http://127.0.0.1:{port}"
     process = servers.start(
         [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
          f"--server.port={port}", "--server.address=127.0.0.1", "--server.headless=true",
          "--browser.gatherUsageStats=false", "--client.toolbarMode=minimal"],
-        env=servers.server_env(tmp_path / "var", "e2e-secret"),
+        env={**servers.server_env(tmp_path / "var", "e2e-secret"), **settings},
         ready_url=f"{url}/_stcore/health", log=tmp_path / "streamlit.log")
-    yield url
-    servers.stop(process)
+    try:
+        yield url
+    finally:
+        servers.stop(process)
+
+
+@pytest.fixture
+def app_server(tmp_path: Path) -> Iterator[str]:
+    """The product on its embedded defaults (single-user mode); yields its URL."""
+    with serving(tmp_path) as url:
+        yield url
 
 
 @contextmanager

@@ -53,3 +53,17 @@ def test_the_dashboard_and_the_api_answer_from_one_process(app_server: str,
 
     with urllib.request.urlopen(f"{app_server}/api/docs", timeout=10) as response:
         assert response.status == 200
+
+
+def test_serving_beyond_this_machine_without_sign_in_is_refused_at_start(tmp_path: Path) -> None:
+    from tests import servers
+
+    started = subprocess.run(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+         f"--server.port={servers.free_port()}", "--server.address=0.0.0.0",
+         "--server.headless=true"],
+        cwd=ROOT, env=servers.server_env(tmp_path / "var", "e2e-secret"),
+        capture_output=True, text=True, timeout=120)
+    assert started.returncode != 0
+    assert "refusing to serve on 0.0.0.0 without sign-in" in started.stdout + started.stderr
+    assert "EXTRACTS_OIDC_METADATA_URL" in started.stdout + started.stderr

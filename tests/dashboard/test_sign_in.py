@@ -1,0 +1,95 @@
+"""Who is at the dashboard: single-user mode (the local admin, 127.0.0.1 only), or people
+signed in with OpenID Connect, each acting with their role; every change is theirs in the
+audit log. The real sign-in flow in Chromium is tests/e2e/test_sign_in.py."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import service
+from core.config import get_settings
+from core.db import Database
+from core.vocabulary import Role
+from dashboard import auth, navigation
+from tests.dashboard.conftest import APP, SCRIPT_TIMEOUT, open_page, texts
+
+
+def test_single_user_mode_is_the_local_admin_and_says_so(app_db: Database) -> None:
+    at = open_page(navigation.SETTINGS)
+    assert not at.exception
+    assert "Single-user mode: only this machine can open the dashboard" in texts(at)
+    at.text_input(key="settings_key_name").input("laptop script")
+    next(b for b in at.button if b.label == "Create key").click().run()
+    assert not at.exception
+    with app_db.session() as s:
+        [key] = service.list_api_keys(session=s)
+        [event] = service.list_audit_events(session=s, object_type="api key").items
+        [user] = service.list_users(session=s)
+    assert (key.role, key.owner) == (Role.ADMIN, service.LOCAL_USER)
+    assert (event.actor, event.action) == (service.LOCAL_USER, "created")
+    assert (user.email, user.role) == (service.LOCAL_USER, Role.ADMIN)
+
+
+@pytest.fixture
+def signed_in_app(app_db: Database, monkeypatch: pytest.MonkeyPatch) -> Database:
+    monkeypatch.setenv("EXTRACTS_OIDC_METADATA_URL",
+                       "http://127.0.0.1:9/.well-known/openid-configuration")
+    monkeypatch.setenv("EXTRACTS_OIDC_CLIENT_ID", "extracts")
+    monkeypatch.setenv("EXTRACTS_OIDC_CLIENT_SECRET", "not-used-here")
+    monkeypatch.setenv("EXTRACTS_ADMIN_EMAILS", "boss@example.com")
+    return app_db
+
+
+def as_user(email: str | None, name: str = "") -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=SCRIPT_TIMEOUT)
+    at.user = ({"is_logged_in": False} if email is None else
+               {"is_logged_in": True, "email": email, "name": name})
+    return at.run()
+
+
+def test_nobody_gets_past_the_sign_in_page(signed_in_app: Database) -> None:
+    at = as_user(None)
+    assert not at.exception
+    assert [b.label for b in at.button] == ["Sign in"]
+    assert "Sign in to see and manage the data extracts." in texts(at)
+    assert "Extracts" not in [h.value for h in [*at.header, *at.subheader]]
+    assert not at.dataframe
+    with signed_in_app.session() as s:
+        assert service.list_users(session=s) == []
+
+
+def test_a_viewer_sees_the_extracts_and_cannot_change_them(signed_in_app: Database) -> None:
+    with signed_in_app.session() as s:
+        service.create_extracts(session=s, data={
+            "data_table_title": "Campaign stats", "template_id": 1, "accounts": [1],
+            "template_settings": {"fields": ["date", "campaign_id", "clicks"]}})
+    at = as_user("Lead@Example.com", "Team Lead")
+    assert not at.exception
+    assert "Signed in as Team Lead (lead@example.com) · viewer" in texts(at)
+    assert at.dataframe  # the extracts list
+    at.switch_page(navigation.NEW_EXTRACT).run()
+    at.multiselect(key="new_accounts_1").select(2)
+    at.text_input(key="new_table_title").input("Viewer's table")
+    next(b for b in at.button if b.label == "Create extracts").click().run()
+    assert not at.exception
+    assert "creating an extract needs the editor role; user lead@example.com acts as " \
+           "viewer" in texts(at), texts(at)
+    with signed_in_app.session() as s:
+        assert service.list_extracts(session=s).total == 1
+        assert service.list_audit_events(session=s).total == 0
+
+
+def test_an_admin_email_is_an_admin_from_the_first_sign_in(signed_in_app: Database) -> None:
+    at = as_user("boss@example.com", "The Boss")
+    assert not at.exception
+    assert "Signed in as The Boss (boss@example.com) · admin" in texts(at)
+    assert [b.label for b in at.sidebar.button if b.label == "Sign out"] == ["Sign out"]
+
+
+def test_listening_beyond_this_machine_without_sign_in_is_refused() -> None:
+    settings = get_settings({"EXTRACTS_VAR_DIR": "/nonexistent"})
+    for address in ("0.0.0.0", "", "10.1.2.3"):
+        with pytest.raises(auth.StartupRefused, match="refusing to serve on .* without sign-in"):
+            auth.configure(settings, address)
+    auth.configure(settings, "127.0.0.1")  # single-user mode on loopback: fine
