@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from core import schemas, service
+from core.vocabulary import Role
 from dashboard import display, state
 
 NOTICE = "settings_notice"
@@ -16,6 +17,10 @@ REVOKING = "settings_revoking"
 COLUMNS: dict[str, Any] = {
     "name": "Name",
     "key_id": "Key id",
+    "role": st.column_config.TextColumn(
+        "Role", help="What the key may do; never more than its owner may"),
+    "owner": st.column_config.TextColumn(
+        "Owner", help="Who made it; keys made with `python -m core.apikeys` have none"),
     "created": "Created",
     "last_used": "Last used",
     "revoked": st.column_config.TextColumn(
@@ -33,11 +38,19 @@ def create_form() -> None:
     """Name a new key; on success show its secret this once, with a hint to copy it now."""
     with st.form("settings_create_key", clear_on_submit=True, border=True):
         name = st.text_input("Name", key="settings_key_name", placeholder="nightly-report",
-                             help="Who or what uses the key, so you know which to revoke.")
+                             help="Who or what uses the key, so you know which to revoke.",
+                             max_chars=200)
+        actor = state.actor()
+        ceiling = actor.role if actor is not None else Role.ADMIN
+        roles = [r for r in Role if ceiling.allows(r)]
+        role = st.selectbox("Role", roles, index=len(roles) - 1, key="settings_key_role",
+                            help="What scripts using the key may do: viewer reads, editor "
+                                 "also changes and runs extracts, admin also connections. "
+                                 f"At most your own role ({ceiling}).")
         submitted = st.form_submit_button("Create key", icon=":material/key:")
     if not submitted:
         return
-    key, error = state.attempt(service.create_api_key, name=name)
+    key, error = state.attempt(service.create_api_key, name=name, role=role)
     if error is not None:
         st.error(str(error), icon=":material/error:")
         return
@@ -55,7 +68,8 @@ def create_form() -> None:
 def frame(keys: list[schemas.ApiKeyOut], timezone: str) -> pd.DataFrame:
     """One row per key, every cell as the table shows it."""
     return pd.DataFrame(
-        [{"name": k.name, "key_id": k.key_id, "created": display.local_time(k.created_at, timezone),
+        [{"name": k.name, "key_id": k.key_id, "role": k.role, "owner": k.owner or "(none)",
+          "created": display.local_time(k.created_at, timezone),
           "last_used": display.local_time(k.last_used_at, timezone),
           "revoked": display.local_time(k.revoked_at, timezone) if k.revoked_at else ""}
          for k in keys],

@@ -115,3 +115,16 @@ def queued_notice(runs: list[schemas.RunOut]) -> str:
         parts.append(f"{joined} window(s) were already queued; the request joined "
                      f"{'that run' if joined == 1 else 'those runs'}.")
     return " ".join(parts)
+
+
+def plain(value: object) -> str:
+    """A value as a person reads it in a table cell: '' for nothing, never 'None'."""
+    if value is None or value == "" or value == [] or value == {}:
+        return "(none)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(plain(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={plain(v)}" for k, v in value.items())
+    return str(value)

@@ -23,6 +23,7 @@ HISTORY = str(PAGES / "history.py")
 CONNECTIONS = str(PAGES / "connections.py")
 DATA_TABLES = str(PAGES / "data_tables.py")
 SETTINGS = str(PAGES / "settings.py")
+AUDIT = str(PAGES / "audit.py")
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,10 @@ SPECS = (
              "download."),
     PageSpec(SETTINGS, "Settings", ":material/settings:",
              "Keys for the REST API: create one (its secret is shown once), see when each was "
-             "last used, revoke one."),
+             "last used, revoke one. Admins also give people their roles."),
+    PageSpec(AUDIT, "Audit log", ":material/policy:",
+             "Who changed what and when: every change to extracts, connections, keys and "
+             "users, and every run or cancel someone asked for."),
 )
 
 

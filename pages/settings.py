@@ -1,7 +1,8 @@
 import streamlit as st
 
 from core import service
-from dashboard import api_keys_view, state
+from core.vocabulary import Role
+from dashboard import api_keys_view, auth, state, users_view
 
 st.title("Settings")
 st.header("REST API keys")
@@ -13,9 +14,15 @@ api_keys_view.notice()
 st.subheader("Create a key")
 api_keys_view.create_form()
 
-st.subheader("Keys")
+st.subheader("Keys" if auth.allows(Role.ADMIN) else "Your keys")
 keys = state.call(service.list_api_keys)
 if keys is None:
     st.stop()
 api_keys_view.keys_table(keys, state.timezone())
 api_keys_view.revoke(keys)
+
+st.header("People and roles")
+st.caption("Viewers see everything and change nothing; editors also create, change, run, "
+           "pause and cancel extracts; admins also manage connections, custom SQL templates, "
+           "people's roles and any API key.")
+users_view.section(state.timezone())

@@ -90,6 +90,6 @@ def test_an_admin_email_is_an_admin_from_the_first_sign_in(signed_in_app: Databa
 def test_listening_beyond_this_machine_without_sign_in_is_refused() -> None:
     settings = get_settings({"EXTRACTS_VAR_DIR": "/nonexistent"})
     for address in ("0.0.0.0", "", "10.1.2.3"):
-        with pytest.raises(auth.StartupRefused, match="refusing to serve on .* without sign-in"):
+        with pytest.raises(auth.StartupRefused, match=r"refusing to serve on .* without sign-in"):
             auth.configure(settings, address)
     auth.configure(settings, "127.0.0.1")  # single-user mode on loopback: fine
