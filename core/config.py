@@ -63,6 +63,14 @@ def _role(text: str) -> Role:
         raise ValueError(f"must be one of {', '.join(r.value for r in Role)}") from None
 
 
+def _paths(text: str) -> tuple[Path, ...]:
+    return tuple(Path(part.strip()) for part in text.split(",") if part.strip())
+
+
+def _hosts(text: str) -> frozenset[str]:
+    return frozenset(part.strip().lower() for part in text.split(",") if part.strip())
+
+
 def _bool(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
@@ -122,6 +130,14 @@ SETTINGS: tuple[Setting, ...] = (
             "Emails (comma-separated) that are admins from their first sign-in.", _emails),
     Setting("DEFAULT_ROLE", "viewer",
             "Role of anyone else on their first sign-in: viewer, editor or admin.", _role),
+    Setting("FILES_ROOTS", "{VAR_DIR}/files",
+            "Folders (comma-separated) that files connections may read; created at start. "
+            "A path outside them, after `..` and symlinks, is refused.", _paths),
+    Setting("SQL_HOSTS", "",
+            "Database hosts (comma-separated) sql connections may reach; empty: any. Never the "
+            "product's own metadata database or warehouse.", _hosts),
+    Setting("HTTP_HOSTS", "",
+            "Hosts (comma-separated) http_json connections may call; empty: any.", _hosts),
     Setting("MAX_REQUEST_BYTES", "1048576",
             "Largest API request body in bytes; a larger one is refused with 413.",
             _positive_int),
@@ -154,6 +170,9 @@ class Settings:
     listen_address: str
     admin_emails: frozenset[str]
     default_role: Role
+    files_roots: tuple[Path, ...]
+    sql_hosts: frozenset[str]
+    http_hosts: frozenset[str]
     max_request_bytes: int
 
     @property

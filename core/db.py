@@ -20,6 +20,7 @@ from sqlalchemy.pool import NullPool
 
 from core import audit, errors
 from core.config import Settings, secret_key
+from core.connectors import sandbox
 from core.crypto import Cipher
 from core.schemas import Actor
 from core.warehouse import WRITE_LOCK, Warehouse
@@ -290,6 +291,11 @@ def open_database(settings: Settings, *, seed: bool | None = None) -> Database:
     audit.install(database.sessions)
     for sqlite_engine in (warehouse.engine, engine):
         keep_reserve(sqlite_engine)
+    for root in settings.files_roots:
+        root.mkdir(parents=True, exist_ok=True)
+    sandbox.configure(files_roots=settings.files_roots,
+                      product_urls=(settings.database_url, settings.warehouse_url),
+                      sql_hosts=settings.sql_hosts, http_hosts=settings.http_hosts)
     with _startup_lock(engine):
         migrate(engine)
         if settings.seed_demo if seed is None else seed:

@@ -34,8 +34,10 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
-    """Settings whose databases live in `tmp_path`."""
-    env = {"EXTRACTS_VAR_DIR": str(tmp_path / "var"), "EXTRACTS_SECRET_KEY": "test-secret"}
+    """Settings whose databases live in `tmp_path`; files connections may read anything in
+    `tmp_path` (the tests' source files sit beside the var directory)."""
+    env = {"EXTRACTS_VAR_DIR": str(tmp_path / "var"), "EXTRACTS_SECRET_KEY": "test-secret",
+           "EXTRACTS_FILES_ROOTS": str(tmp_path)}
     return get_settings(env).with_overrides(**overrides)
 
 

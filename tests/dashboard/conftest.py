@@ -25,6 +25,7 @@ def app_db(db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
     monkeypatch.setenv("EXTRACTS_VAR_DIR", str(db.settings.var_dir))
     monkeypatch.setenv("EXTRACTS_SECRET_KEY", "test-secret")
     monkeypatch.setenv("EXTRACTS_EMBEDDED_WORKER", "false")
+    monkeypatch.setenv("EXTRACTS_FILES_ROOTS", ",".join(map(str, db.settings.files_roots)))
     for name in ("DATABASE_URL", "WAREHOUSE_URL", "SEED_DEMO", "SCHEDULES_LIMIT"):
         monkeypatch.delenv(f"EXTRACTS_{name}", raising=False)
     st.cache_resource.clear()

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+from core.connectors import sandbox
 from core.connectors.base import FIELD_TYPES, SourceError
 from core.connectors.files import read
 
@@ -45,6 +46,7 @@ def root(path: str) -> Path:
 def find_files(config: Mapping[str, Any]) -> list[Path]:
     """The files at the connection's path, of one format; SourceError saying what to fix."""
     path = str(config["path"])
+    sandbox.check_path(root(path), path)
     if _has_glob(path):
         found = [Path(p) for p in glob.glob(path, recursive=True)]
     elif Path(path).is_dir():
@@ -56,6 +58,8 @@ def find_files(config: Mapping[str, Any]) -> list[Path]:
                           "that runs the extracts)")
     files = sorted(f for f in found if f.is_file() and f.suffix.lower() in SUFFIXES
                    and not f.name.startswith((".", "_")))
+    for file in files:  # a symlink inside may point anywhere
+        sandbox.check_path(file, str(file))
     wanted = config.get("format", "auto")
     if wanted != "auto":
         files = [f for f in files if SUFFIXES[f.suffix.lower()] == FORMATS[wanted]]

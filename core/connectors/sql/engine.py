@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import NullPool
 
+from core.connectors import sandbox
 from core.connectors.base import SourceError
 
 # A URL without a driver gets one that is installed with the product.
@@ -28,8 +29,10 @@ def url_of(config: Mapping[str, Any]) -> URL:
 
 
 def engine_of(config: Mapping[str, Any]) -> Engine:
-    """An engine without a pool; SourceError when a SQLite file is missing."""
+    """An engine without a pool; SourceError when a SQLite file is missing, or the database
+    is one a connection may not read (core.connectors.sandbox)."""
     url = url_of(config)
+    sandbox.check_database(url)
     if url.get_backend_name() == "sqlite":
         path = url.database or ""
         if path in ("", ":memory:") or not Path(path).is_file():
