@@ -73,6 +73,8 @@ class Api:
 
         def window(from_name: str = "date_from", to_name: str = "date_to",
                    fmt: str = "%Y-%m-%d") -> list[dict[str, Any]]:
+            if from_name not in query:  # no window: every record, as many APIs answer
+                return records(DAYS[0], DAYS[-1])
             return records(datetime.strptime(query[from_name], fmt).date(),
                            datetime.strptime(query[to_name], fmt).date())
 
@@ -100,8 +102,9 @@ class Api:
             rows, at = window(), int(query.get("at", "0"))
             extra = {}
             if at + 5 < len(rows):
-                next_url = (f"{self.url}/v1/link?date_from={query['date_from']}"
-                             f"&date_to={query['date_to']}&at={at + 5}")
+                window_query = "".join(f"{n}={query[n]}&" for n in ("date_from", "date_to")
+                                       if n in query)
+                next_url = f"{self.url}/v1/link?{window_query}at={at + 5}"
                 extra["Link"] = f'<{next_url}>; rel="next"'
             return ok(rows[at: at + 5], extra)
         if path == "/v1/limited":  # 429 twice, then the records
@@ -183,8 +186,9 @@ def test_page_numbers_bearer_token_and_a_custom_window_format(
                          pagination="page", page_size=4)
     template = own_template(session, connection.id, "records")
     types = {f.name: f.type for f in template.fields}
-    assert types == {"day": "date", "campaign.id": "integer", "campaign.name": "string",
-                     "clicks": "integer", "spend": "number", "tags": "string"}
+    # JSON numbers are numbers: 0.0 is written 0, so whole values in a sample prove nothing.
+    assert types == {"day": "date", "campaign.id": "number", "campaign.name": "string",
+                     "clicks": "number", "spend": "number", "tags": "string"}
     assert template.date_field == "day"
     api.seen.clear()
 
@@ -277,17 +281,29 @@ def test_a_429_until_a_date_is_waited_out_from_the_clock(
     assert sum(len(c) for c in chunks) == 6
 
 
-def test_the_sample_and_the_check_ask_for_days_up_to_the_clocks_today(api: Api) -> None:
-    source = HttpJson(clock=lambda: NOW)
-    connection = ConnectionInfo(id=1, datasource="http_json", secrets={}, config={
-        "base_url": api.url, "endpoint": "/v1/offset", "auth": "api_key_header",
-        "key_name": "X-Token", "token": TOKEN, "sample_days": 30})
+@pytest.mark.parametrize("today", [NOW, NOW + timedelta(days=3650)])
+def test_the_sample_and_the_check_do_not_depend_on_today(api: Api, today: datetime) -> None:
+    source = HttpJson(clock=lambda: today)
+    config = {"base_url": api.url, "endpoint": "/v1/offset", "auth": "api_key_header",
+              "key_name": "X-Token", "token": TOKEN, "pagination": "offset", "page_size": 4,
+              "sample_pages": 2}
+    connection = ConnectionInfo(id=1, datasource="http_json", secrets={}, config=config)
 
-    source.templates(connection)
+    [template] = source.templates(connection)
     source.check(connection)
 
-    assert [(q["date_from"], q["date_to"]) for _, q, _ in api.seen] == [
-        ("2026-10-30", "2026-11-28"), ("2026-11-27", "2026-11-28")]
+    assert template.date_field == "day"
+    # Two pages of the whole, then the check's first page; no window in any of them.
+    assert [q for _, q, _ in api.seen] == [
+        {"offset": "0", "limit": "4"}, {"offset": "4", "limit": "4"},
+        {"offset": "0", "limit": "4"}]
+
+    api.seen.clear()
+    windowed = ConnectionInfo(id=1, datasource="http_json", secrets={}, config={
+        **config, "sample_date_from": "2026-11-03", "sample_date_to": "2026-11-04"})
+    source.templates(windowed)
+    assert [(q["date_from"], q["date_to"], q["offset"]) for _, q, _ in api.seen] == [
+        ("2026-11-03", "2026-11-04", "0"), ("2026-11-03", "2026-11-04", "4")]
 
 
 def _request(session: Session, connection_id: int) -> FetchRequest:
