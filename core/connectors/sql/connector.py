@@ -125,8 +125,9 @@ class SqlDatabase:
         """The table `name` as it is now (one table reflected, for the drift check before a
         run); None when it is gone; False for a custom query (checked as it runs)."""
         config = connection.config
-        if name in dict(config.get("queries") or {}):
-            return False
+        if name.startswith(custom_queries.QUERY_PREFIX):
+            queries = dict(config.get("queries") or {})
+            return False if name.removeprefix(custom_queries.QUERY_PREFIX) in queries else None
         schema = config.get("schema") or None
         source = engine.engine_of(config)
         try:

@@ -9,7 +9,7 @@ import time as clock
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,7 +21,13 @@ from sqlalchemy.orm import Session
 
 from core import errors, schemas, service
 from core.connectors import registry
-from core.connectors.base import AccountSpec, ConnectionInfo, FetchRequest, TransientError
+from core.connectors.base import (
+    AccountSpec,
+    ConnectionInfo,
+    FetchRequest,
+    SourceError,
+    TransientError,
+)
 from core.connectors.http_json import HttpJson, transport
 from core.db import Database
 from core.models import Connection, Template
@@ -413,3 +419,39 @@ def test_bad_config_is_refused_and_nothing_saved(
                                                    "config": body})
     assert any(message in m for m in bad.value.for_field(field)), bad.value.problems
     assert connection_count(db) == before
+
+
+def test_link_pagination_asks_for_a_page_size_then_follows_the_links(
+        db: Database, session: Session, api: Api) -> None:
+    connection = connect(session, api, "/v1/link", auth="basic", username="ana",
+                         password=PASSWORD, pagination="link", page_size_param="limit",
+                         page_size=5)
+    api.seen.clear()
+
+    done, rows = load(db, session, template=own_template(session, connection.id, "records"),
+                      account_id=connection.accounts[0].id, fields=["day", "clicks"])
+
+    assert done.status == "succeeded", done.error
+    assert len(rows) == 6
+    first, following = (q for _, q, _ in api.seen)
+    assert (first["page"], first["limit"]) == ("1", "5")
+    assert "limit" not in following and following["at"] == "5"  # the Link header's URL
+
+
+def test_a_value_that_does_not_fit_its_field_names_the_field_and_value(
+        session: Session, api: Api) -> None:
+    connection = connect(session, api, "/v1/offset", auth="api_key_header",
+                         key_name="X-Token", token=TOKEN)
+    request = _request(session, connection.id)
+    fields = tuple(replace(f, type="integer") if f.name == "clicks" else
+                   replace(f, type="boolean") if f.name == "spend" else f
+                   for f in request.template.fields)
+    template = replace(request.template, fields=fields)
+
+    with pytest.raises(SourceError) as failed:
+        list(registry.get("http_json").fetch(replace(
+            request, template=template, fields=("day", "spend"))).chunks)
+
+    assert str(failed.value).startswith(
+        "field spend is boolean but the source sent 3.0 (the record of 2026-11-03): not true "
+        "or false; correct its type in the connection's column_types")
