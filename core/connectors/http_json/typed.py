@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from core.connectors import shaping
 from core.connectors.base import FieldSpec, SourceError
@@ -63,6 +64,29 @@ def _hint(name: str, type_: str, value: Any) -> str:
             "refresh its templates, then edit the extract")
 
 
+def _whole_column(values: list[Any], type_: str) -> pa.Array | None:
+    """The column converted by Arrow in one go when its values already have the field's
+    kind (ints and floats for a number, ISO day text for a date); None when some value needs
+    a look of its own (then `convert` names any that does not fit)."""
+    target = ARROW_TYPES[type_]
+    try:
+        if type_ == "string":
+            return pa.array(values, type=target)
+        if type_ == "datetime":
+            return None  # offsets and a trailing Z: each value is parsed on its own
+        inferred = pa.array(values)
+        kind = inferred.type
+        if pa.types.is_null(kind):
+            return pa.nulls(len(values), target)
+        fits = {"number": pa.types.is_integer(kind) or pa.types.is_floating(kind),
+                "integer": pa.types.is_integer(kind),
+                "boolean": pa.types.is_boolean(kind),
+                "date": pa.types.is_string(kind)}[type_]
+        return pc.cast(inferred, target) if fits else None
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
+        return None
+
+
 def table(rows: Sequence[Mapping[str, Any]], fields: Sequence[FieldSpec],
           date_field: str | None) -> pa.Table:
     """The records as an Arrow table with one column per field, typed as the field says;
@@ -70,9 +94,13 @@ def table(rows: Sequence[Mapping[str, Any]], fields: Sequence[FieldSpec],
     types = {f.name: f.type for f in fields}
     derived = {f.name: base for f in fields
                if (base := shaping.derived_base(f.name, types)) is not None}
-    columns: dict[str, list[Any]] = {}
+    columns: dict[str, pa.Array] = {}
     for spec in fields:
         if spec.name in derived:
+            continue
+        whole = _whole_column([row.get(spec.name) for row in rows], spec.type)
+        if whole is not None:
+            columns[spec.name] = whole
             continue
         values = []
         for row in rows:
@@ -86,8 +114,8 @@ def table(rows: Sequence[Mapping[str, Any]], fields: Sequence[FieldSpec],
                 raise SourceError(
                     f"field {spec.name} is {spec.type} but the source sent {value!r}{where}: "
                     f"{exc}; {_hint(spec.name, spec.type, value)}") from None
-        columns[spec.name] = values
+        columns[spec.name] = pa.array(values, type=ARROW_TYPES[spec.type])
     for name, base in derived.items():
-        columns[name] = [None if v is None else v.date() for v in columns[base]]
-    return pa.table({f.name: pa.array(columns[f.name], type=ARROW_TYPES[f.type])
-                     for f in fields})
+        # The day of the timestamp in UTC.
+        columns[name] = pc.cast(pc.floor_temporal(columns[base], unit="day"), pa.date32())
+    return pa.table({f.name: columns[f.name] for f in fields})
