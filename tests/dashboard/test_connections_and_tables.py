@@ -192,3 +192,18 @@ def test_an_extract_whose_source_changed_shows_schema_changed(app_db: Database,
     assert ":orange-badge[:material/schema: schema changed]" in texts(at)
     assert any(e.value.startswith("schema changed: field clicks is missing at the source")
                for e in at.error)
+
+    # Refreshed: the edit page marks the gone field; saving without it clears the state.
+    with app_db.session() as s:
+        service.refresh_connection(session=s, connection_id=csv.id)
+    page = f"edit_{extract.id}"
+    at = open_page(navigation.EDIT_EXTRACT, extract_id=extract.id)
+    box = at.checkbox(key=f"{page}_field_{template.id}_clicks")
+    assert box.label == "clicks (gone from the source: untick it)"
+    box.uncheck()
+    at.checkbox(key=f"{page}_field_{template.id}_visits").check()
+    at.button(key="edit_save").click().run()
+    assert not at.exception
+    with app_db.session() as s:
+        edited = service.get_extract(session=s, extract_id=extract.id)
+    assert (edited.fields, edited.schema_changed) == (["day", "visits"], None)
