@@ -24,7 +24,7 @@ from core.connectors.base import (
     TemplateSpec,
 )
 from core.db import Database, database_of
-from core.models import Account, Connection
+from core.models import Account, Connection, Run
 
 SECRET = "vault-token-5f1c9e7a2b"
 
@@ -294,6 +294,50 @@ def test_delete_is_refused_while_extracts_use_the_connection(db: Database,
         # The data table stays, with its template.
         [table] = [t for t in service.list_data_tables(session=s) if t.title == "Vault items"]
         assert table.extract_ids == []
+
+
+def test_an_edit_whose_refresh_fails_saves_nothing(db: Database, vault: VaultSource,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    with db.session() as s:
+        created = create_vault(s)
+    before = stored_config(db, created.id)
+
+    def broken(connection: ConnectionInfo) -> list[TemplateSpec]:
+        raise SourceError("the catalog endpoint is down")
+
+    # The check passes, then listing the templates of the new settings fails.
+    monkeypatch.setattr(vault, "templates", broken)
+    with pytest.raises(errors.Conflict) as failed, db.session() as s:
+        service.update_connection(session=s, connection_id=created.id,
+                                  data={"title": "EU", "config": {"region": "us"}})
+
+    assert str(failed.value) == ("could not list the templates of 'EU': the catalog "
+                                 "endpoint is down")
+    assert stored_config(db, created.id) == before
+
+
+def test_delete_with_its_extracts_is_refused_while_one_runs(db: Database,
+                                                            vault: VaultSource) -> None:
+    with db.session() as s:
+        created = create_vault(s)
+        [template] = service.list_templates(session=s, datasource="vault_test")
+        [extract] = service.create_extracts(session=s, data={
+            "data_table_title": "Vault items", "template_id": template.id,
+            "template_settings": {"fields": ["item_id"]},
+            "accounts": [created.accounts[0].id]})
+        [run] = service.run_extract(session=s, extract_id=extract.id)
+        running = s.get(Run, run.id)
+        assert running is not None
+        running.status = "running"
+
+    with pytest.raises(errors.Conflict) as refused, db.session() as s:
+        service.delete_connection(session=s, connection_id=created.id, delete_extracts=True)
+
+    assert str(refused.value) == (f"extract {extract.id} has run {run.id} in progress; cancel "
+                                  "it first, then delete")
+    with db.session() as s:
+        assert service.get_extract(session=s, extract_id=extract.id).id == extract.id
+        assert service.get_connection(session=s, connection_id=created.id).title == "Vault"
 
 
 def test_a_connection_without_a_secret_says_none_is_set(session: Session,
