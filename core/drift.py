@@ -4,7 +4,7 @@ A refresh reports the changes of every template (fields added, removed, retyped)
 the fields it selects before it fetches: one that is missing at the source, or whose type
 changed, fails the run with a message naming the field and what to do; new columns at the
 source are only reported on the run. The extract keeps the message (`schema_drift`) and shows
-"schema changed" until a run passes the check or the extract is edited.
+"schema changed" until a run passes the check or its fields or filters are edited.
 """
 
 from __future__ import annotations

@@ -149,7 +149,7 @@ class Extract(Base):
     is_paused: Mapped[bool] = mapped_column(Boolean, default=False)
     error_text: Mapped[str | None] = mapped_column(Text)
     # Why the last run found the source's schema changed (a selected field missing or
-    # retyped); cleared when a run passes the check or the extract is edited.
+    # retyped); cleared when a run passes the check or the extract's fields are edited.
     schema_drift: Mapped[str | None] = mapped_column(Text)
     last_sync: Mapped[datetime | None]
     created_at: Mapped[datetime]

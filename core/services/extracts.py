@@ -300,11 +300,12 @@ def extract_titles(*, session: Session, extract_ids: list[int] | None = None
 def _apply(session: Session, extract: Extract, config: _Config, *, title: str | None,
            additional_params: dict[str, Any], now: datetime) -> None:
     previous_start = extract.sync_historical_data
+    if (config.fields, config.filters) != (list(extract.fields), list(extract.filters)):
+        extract.schema_drift = None  # fields changed after a drift: the next run checks again
     extract.fields = config.fields
     extract.filters = config.filters
     extract.template_options = config.options
     extract.additional_params = additional_params
-    extract.schema_drift = None  # edited after a drift: the next run checks again
     if title is not None:
         extract.title = title.strip()
     _set_schedules(extract, config.schedules)

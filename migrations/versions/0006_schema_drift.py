@@ -6,7 +6,7 @@ Create Date: 2026-12-01 02:45:00
 
 A refresh marks a template that disappeared from its source as gone (kept while extracts use
 it); a run that finds a selected field missing or retyped records why on its extract, which
-shows "schema changed" until a run passes the check or the extract is edited.
+shows "schema changed" until a run passes the check or its fields are edited.
 """
 
 from __future__ import annotations

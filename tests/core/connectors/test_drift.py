@@ -96,6 +96,10 @@ def test_a_table_altered_between_runs(db: Database, session: Session, server: So
     assert refresh in dropped.error and "then edit the extract" in dropped.error
     shown = extract_of(db, extract_id)
     assert shown.status == "error" and shown.schema_changed == dropped.error
+    with db.session() as s:  # a new title fixes nothing: the state stays
+        service.patch_extract(session=s, extract_id=extract_id, now=NOW,
+                              data={"title": "Drifting stats"})
+    assert extract_of(db, extract_id).schema_changed == dropped.error
     pd.testing.assert_frame_equal(rows_of(db, extract_id), loaded)
 
     # Refresh says what changed; the dropped field is kept, gone, as the extract selects it.
