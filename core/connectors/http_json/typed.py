@@ -57,9 +57,10 @@ def convert(value: Any, type_: str) -> Any:
 
 def _hint(name: str, type_: str, value: Any) -> str:
     if type_ == "integer" and isinstance(value, float):
-        return (f"JSON numbers are number unless chosen integer: set column_types "
-                f"{name}=number on the connection, refresh its templates, then load the "
-                "extract into a new data table (the data table's column holds integers)")
+        return (f"JSON numbers are learned as number, integer only when chosen: drop "
+                f"{name}=integer from the connection's column_types if it is there, refresh its "
+                "templates, then load the extract into a new data table (this one's column "
+                "holds integers)")
     return (f"correct its type in the connection's column_types (e.g. {name}=string), "
             "refresh its templates, then edit the extract")
 

@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 from sqlalchemy.orm import Session
 
-from core import errors, schemas, service
+from core import errors, runner, schemas, service
 from core.db import Database
+from core.models import Template
 from tests.core.connectors.conftest import load, own_template
 from tests.npm import json_server
 
@@ -114,7 +115,7 @@ def test_an_integer_choice_the_data_contradicts_names_the_field_and_value(
     assert done.error is not None
     assert done.error.startswith("field precipitation is integer but the source sent ")
     assert "(the record of 2015-02-" in done.error
-    assert "set column_types precipitation=number" in done.error
+    assert "drop precipitation=integer from the connection's column_types" in done.error
 
     # Correcting the connection says what changed.
     changed = service.update_connection(session=session, connection_id=connection.id, data={
@@ -148,3 +149,43 @@ def test_a_run_over_many_pages_loads_every_record(db: Database, session: Session
     assert len(rows) == len(expected(*window)) == 62  # 9 pages of 7
     oracle = expected(*window).sort_values(["date", "station"])
     assert list(rows.sort_values(["date", "station"])["temp_max"]) == list(oracle["temp_max"])
+
+
+def test_a_template_learned_as_integer_before_says_what_to_do_at_each_step(
+        db: Database, session: Session, rest: str) -> None:
+    """The issue's story: precipitation learned as integer from a page of dry days (as the
+    old sampling did) meets 0.5."""
+    connection = connect(session, rest)
+    stored = session.get(Template, own_template(session, connection.id, "records").id)
+    assert stored is not None
+    stored.fields = [{**f, "type": "integer"} if f["name"] == "precipitation" else f
+                     for f in stored.fields]
+    template = own_template(session, connection.id, "records")
+    account = connection.accounts[0].id
+    fields = ["date", "station", "precipitation"]
+    dry, _ = load(db, session, template=template, account_id=account, fields=fields,
+                  date_from=date(2015, 1, 1), date_to=date(2015, 1, 31), title="Rain")
+    assert dry.status == "succeeded", dry.error
+    [extract] = [e for e in service.list_extracts(session=session).items
+                 if e.data_table_title == "Rain"]
+
+    [queued] = service.run_extract(session=session, extract_id=extract.id,
+                                   date_from=date(2016, 2, 1), date_to=date(2016, 2, 29))
+    session.commit()
+    wet = runner.execute_run(db=db, run_id=queued.id)
+    assert wet.status == "failed" and wet.error is not None
+    assert wet.error.startswith("field precipitation is integer but the source sent ")
+    assert "refresh its templates, then load the extract into a new data table" in wet.error
+
+    changes = service.refresh_connection(session=session, connection_id=connection.id)
+    [records] = changes.templates
+    assert [(r.name, r.old, r.new) for r in records.fields_retyped] == [
+        ("precipitation", "integer", "number")]
+    assert records.extract_ids == [extract.id]
+
+    window = (date(2016, 2, 1), date(2016, 2, 29))
+    moved, rows = load(db, session, template=own_template(session, connection.id, "records"),
+                       account_id=account, fields=fields, date_from=window[0],
+                       date_to=window[1], title="Rain, as numbers")
+    assert moved.status == "succeeded", moved.error
+    assert sorted(rows["precipitation"]) == sorted(expected(*window)["precipitation"])
