@@ -409,6 +409,14 @@ def test_a_wrong_endpoint_is_refused_and_nothing_saved(db: Database, api: Api) -
     ({"base_url": "ftp://example.com"}, "config.base_url", "is not an http(s) URL"),
     ({"date_format": "%Y"}, "config.date_format", "must be a strftime format with the day"),
     ({"pagination": "scroll"}, "config.pagination", "must be one of none, page"),
+    ({"column_types": "rain=float"}, "config.column_types",
+     "'rain=float' is not name=type with a type among string, integer, number"),
+    ({"sample_date_from": "2016-02-30", "sample_date_to": "2016-03-01"},
+     "config.sample_date_from", "'2016-02-30' is not a date; write YYYY-MM-DD"),
+    ({"sample_date_from": "2016-02-01"}, "config.sample_date_to",
+     "is required with the other end of the sample window"),
+    ({"sample_date_from": "2016-02-02", "sample_date_to": "2016-02-01"},
+     "config.sample_date_from", "2016-02-02 is after sample_date_to 2016-02-01"),
 ])
 def test_bad_config_is_refused_and_nothing_saved(
         db: Database, config: dict[str, Any], field: str, message: str) -> None:
@@ -455,3 +463,12 @@ def test_a_value_that_does_not_fit_its_field_names_the_field_and_value(
     assert str(failed.value).startswith(
         "field spend is boolean but the source sent 3.0 (the record of 2026-11-03): not true "
         "or false; correct its type in the connection's column_types")
+
+
+def test_column_types_naming_a_field_the_records_lack_is_refused(db: Database, api: Api
+                                                                 ) -> None:
+    with pytest.raises(errors.Conflict) as refused, db.session() as s:
+        connect(s, api, "/v1/offset", auth="api_key_header", key_name="X-Token", token=TOKEN,
+                column_types="rain=number, clicks=integer")
+    assert ("column_types names rain, not in the sampled records; their fields: day, "
+            "campaign.id, campaign.name, clicks, spend, tags") in str(refused.value)
