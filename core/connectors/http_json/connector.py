@@ -181,10 +181,16 @@ class HttpJson:
         window = _sample_window(config)
         sample: list[dict[str, Any]] = []
         # The first pages, not a window ending today: an API of old records has none today.
-        for page in islice(pages.pages(config, window, clock=self.clock,
-                                       unreachable=SourceError),
-                           int(config.get("sample_pages", 5))):
-            sample.extend(records.flatten(r) for r in page)
+        try:
+            for page in islice(pages.pages(config, window, clock=self.clock,
+                                           unreachable=SourceError),
+                               int(config.get("sample_pages", 5))):
+                sample.extend(records.flatten(r) for r in page)
+        except SourceError as exc:
+            if window or "HTTP 400" not in str(exc):
+                raise
+            raise SourceError(f"{exc}; if the API needs a window, give sample_date_from and "
+                              "sample_date_to") from None
         if not sample:
             where = (f"for {config['sample_date_from']} to {config['sample_date_to']}"
                      if window else "without a window")

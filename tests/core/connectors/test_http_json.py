@@ -132,6 +132,10 @@ class Api:
             return ok(window())
         if path == "/v1/badjson":
             return 200, {"Content-Type": "application/json"}, b'{"data": [1, 2'
+        if path == "/v1/windowed":  # refuses a request without the window
+            if "date_from" not in query:
+                return 400, {}, b'{"error": "date_from is required"}'
+            return ok(window())
         if path == "/v1/renamed":
             return ok({"data": {"rows": window()}})
         return 404, {}, b"{}"
@@ -472,3 +476,17 @@ def test_column_types_naming_a_field_the_records_lack_is_refused(db: Database, a
                 column_types="rain=number, clicks=integer")
     assert ("column_types names rain, not in the sampled records; their fields: day, "
             "campaign.id, campaign.name, clicks, spend, tags") in str(refused.value)
+
+
+def test_an_api_that_needs_a_window_is_sampled_in_the_window_given(db: Database, api: Api
+                                                                   ) -> None:
+    with pytest.raises(errors.Conflict) as refused, db.session() as s:
+        connect(s, api, "/v1/windowed")
+    assert "refused the request with HTTP 400" in str(refused.value)
+    assert str(refused.value).endswith("; if the API needs a window, give sample_date_from "
+                                       "and sample_date_to")
+
+    with db.session() as s:
+        made = connect(s, api, "/v1/windowed", sample_date_from="2026-11-02",
+                       sample_date_to="2026-11-03")
+        assert own_template(s, made.id, "records").date_field == "day"
