@@ -352,6 +352,22 @@ def test_a_connection_without_a_secret_says_none_is_set(session: Session,
     assert sql.secret_fields == ["password"] and sql.secrets_set == []
 
 
+def test_refresh_connection_says_which_accounts_came_and_went(session: Session,
+                                                              vault: VaultSource) -> None:
+    created = create_vault(session)
+    vault.accounts = [AccountSpec("v-1", "Vault One"), AccountSpec("v-3", "Vault Three")]
+
+    changes = service.refresh_connection(session=session, connection_id=created.id)
+
+    assert (changes.accounts_added, changes.accounts_missing) == (["Vault Three"],
+                                                                  ["Vault Two"])
+    assert changes.summary == ("accounts added: Vault Three; accounts no longer listed "
+                               "(kept): Vault Two; templates unchanged")
+    assert [a.name for a in service.list_accounts(session=session,
+                                                  connection_id=created.id)] == [
+        "Vault One", "Vault Two", "Vault Three"]
+
+
 def test_the_test_datasource_is_gone_after_the_tests_that_used_it() -> None:
     # Last in the file: the fixture restored the registry after every test above.
     assert "vault_test" not in registry.names()
