@@ -121,5 +121,8 @@ def summary(changes: list[schemas.TemplateChange]) -> str:
             text = f"{c.title}: {found.describe()}"
             if c.fields_gone:
                 text += f" ({', '.join(c.fields_gone)} kept as gone: extracts select them)"
+            if c.extract_ids:
+                text += (f"; edit extract(s) {', '.join(map(str, c.extract_ids))}, which "
+                         "select a removed or retyped field")
             parts.append(text)
     return "; ".join(parts) or "templates unchanged"

@@ -108,7 +108,9 @@ def test_a_table_altered_between_runs(db: Database, session: Session, server: So
     [stats_change] = [c for c in changes.templates if c.name == "ad_stats"]
     assert (stats_change.change, stats_change.fields_added, stats_change.fields_gone,
             stats_change.extract_ids) == ("changed", ["impressions"], ["clicks"], [extract_id])
-    assert "ad_stats: added impressions; removed clicks" in changes.summary
+    assert (f"ad_stats: added impressions; removed clicks (clicks kept as gone: extracts "
+            f"select them); edit extract(s) {extract_id}, which select a removed or retyped "
+            "field") in changes.summary
     with db.session() as s:
         gone = {f.name: f.gone for f in service.get_template(
             session=s, template_id=template.id).fields}
