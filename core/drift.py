@@ -21,8 +21,8 @@ from core.models import Extract
 
 def refresh_hint(connection_id: int) -> str:
     """How to refresh a connection's templates, said the same way wherever drift is told."""
-    return (f"refresh the connection's templates (Connections page: Refresh templates, or "
-            f"POST /api/v3/connections/{connection_id}/refresh)")
+    return ("refresh the connection's templates (Connections page: Refresh accounts and "
+            f"templates, or POST /api/v3/connections/{connection_id}/refresh)")
 
 
 @dataclass(frozen=True)
