@@ -63,6 +63,39 @@ def create_connection(session: SessionDep, now: NowDep, body: schemas.Connection
     return service.create_connection(session=session, data=body, now=now)
 
 
+@router.get("/v3/connections/{connection_id}", response_model=schemas.ConnectionOut)
+def get_connection(session: SessionDep, connection_id: ConnectionId) -> schemas.ConnectionOut:
+    """One connection with its accounts (secrets never included, only which are set)."""
+    return service.get_connection(session=session, connection_id=connection_id)
+
+
+@router.patch("/v3/connections/{connection_id}", response_model=schemas.ConnectionOut)
+def patch_connection(session: SessionDep, now: NowDep, connection_id: ConnectionId,
+                     body: schemas.ConnectionPatch) -> schemas.ConnectionOut:
+    """Change a connection's title, settings or run cap; a secret only when a new value is
+    given. Changed settings are tested against the source first; nothing is saved if it fails."""
+    return service.update_connection(session=session, connection_id=connection_id, data=body,
+                                     now=now)
+
+
+@router.delete("/v3/connections/{connection_id}", response_model=schemas.ConnectionDeleted)
+def delete_connection(session: SessionDep, now: NowDep, connection_id: ConnectionId,
+                      delete_extracts: Annotated[bool, Query(
+                          description="Also delete the extracts that use it (their data "
+                                      "tables and rows stay).")] = False
+                      ) -> schemas.ConnectionDeleted:
+    """Delete a connection; 409 listing the extracts that use it unless delete_extracts."""
+    return service.delete_connection(session=session, connection_id=connection_id,
+                                     delete_extracts=delete_extracts, now=now)
+
+
+@router.post("/v3/connections/{connection_id}/refresh", response_model=schemas.RefreshOut)
+def refresh_connection(session: SessionDep, now: NowDep, connection_id: ConnectionId
+                       ) -> schemas.RefreshOut:
+    """Ask the source again for accounts and templates; answer what changed."""
+    return service.refresh_connection(session=session, connection_id=connection_id, now=now)
+
+
 @router.get("/v3/connections/{connection_id}/accounts", response_model=list[schemas.AccountOut])
 def list_accounts(session: SessionDep, connection_id: ConnectionId) -> list[schemas.AccountOut]:
     """The accounts of one connection."""

@@ -65,14 +65,14 @@ def _own_key(actor: Actor, key: ApiKey) -> bool:
 
 RULES: dict[type, Rule] = {
     Extract: Rule("extract", Role.EDITOR, ignored=frozenset({
-        "updated_at", "created_at", "status", "error_text", "last_sync"})),
+        "updated_at", "created_at", "status", "error_text", "last_sync", "schema_drift"})),
     Schedule: Rule("schedule", Role.EDITOR,
                    title=lambda s: f"schedule {s.position + 1} of extract {s.extract_id}"),
     DataTable: Rule("data table", Role.EDITOR, ignored=frozenset({"created_at"})),
     Run: Rule("run", Role.EDITOR, title=lambda r: f"run of extract {r.extract_id}"),
     Connection: Rule("connection", Role.ADMIN, secret=frozenset({"secrets"})),
     Account: Rule("account", Role.ADMIN, title=lambda a: str(a.name), logged=False),
-    Template: Rule("template", Role.ADMIN, logged=False),
+    Template: Rule("template", Role.ADMIN, logged=False),  # follows its connection
     ApiKey: Rule("api key", Role.ADMIN, title=lambda k: f"{k.key_id} ({k.name})",
                  ignored=frozenset({"last_used_at", "created_at"}),
                  secret=frozenset({"secret_hash"}), own=_own_key),

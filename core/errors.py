@@ -53,6 +53,10 @@ class Cancelled(ExtractsError):
     """A run was cancelled before it finished; its window was left as it was."""
 
 
+class SchemaChanged(ExtractsError):
+    """A field a run selects is missing at the source, or its type changed there."""
+
+
 class ClaimLost(ExtractsError):
     """A worker's claim of a run was taken (released or recovered); its load was rolled back."""
 

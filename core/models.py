@@ -116,6 +116,9 @@ class Template(Base):
     default_lookback_days: Mapped[int] = mapped_column(Integer, default=7)
     depth_limit_days: Mapped[int | None] = mapped_column(Integer)
     settings_schema: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Set by a refresh that no longer finds the template at its source (kept while extracts
+    # use it); a field that disappeared carries "gone": true in `fields`.
+    gone_at: Mapped[datetime | None]
 
 
 class DataTable(Base):
@@ -154,6 +157,9 @@ class Extract(Base):
     status: Mapped[str] = mapped_column(String(16), default=ExtractStatus.ACTIVE, index=True)
     is_paused: Mapped[bool] = mapped_column(Boolean, default=False)
     error_text: Mapped[str | None] = mapped_column(Text)
+    # Why the last run found the source's schema changed (a selected field missing or
+    # retyped); cleared when a run passes the check or the extract's fields are edited.
+    schema_drift: Mapped[str | None] = mapped_column(Text)
     last_sync: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

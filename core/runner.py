@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import db as database
-from core import errors, filters, run_log, schemas
+from core import drift, errors, filters, run_log, schemas
 from core.clock import utcnow
 from core.connectors import registry
 from core.connectors.base import (
@@ -204,6 +204,7 @@ def execute_run(*, db: Database, run_id: int, worker_id: str = "inline",
     retry: Callable[[int], float] | None = None
     detail: str | None = None
     try:
+        notes += drift.check_run(db=db, request=plan.request, extract_id=plan.window.extract_id)
         with _SCHEMA_LOCK:
             db.warehouse.ensure_table(plan.table_name, plan.fields, plan.window.date_field,
                                       plan.table_title)

@@ -35,6 +35,11 @@ from core.services.catalog import (
     sync_templates,
     test_connection,
 )
+from core.services.connections import (
+    delete_connection,
+    refresh_connection,
+    update_connection,
+)
 from core.services.extracts import (
     create_extracts,
     delete_extract,
@@ -101,6 +106,7 @@ __all__ = [
     "data_table_csv",
     "day_timeline",
     "default_query",
+    "delete_connection",
     "delete_extract",
     "extract_titles",
     "failure_groups",
@@ -130,6 +136,7 @@ __all__ = [
     "pause_extract",
     "preview_rows",
     "refresh_accounts",
+    "refresh_connection",
     "revoke_api_key",
     "run_anomalies",
     "run_extract",
@@ -143,6 +150,7 @@ __all__ = [
     "sync_templates",
     "test_connection",
     "unpause_extract",
+    "update_connection",
     "update_extract",
     "utcnow",
     "volume_anomalies",

@@ -1,6 +1,9 @@
-"""The Connections page's parts: one card per connection, and the form that adds one."""
+"""The Connections page's parts: one card per connection (settings, Test, Refresh, Edit,
+Delete, accounts), and the form that adds one."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -18,20 +21,24 @@ def notice() -> None:
         st.success(st.session_state.pop(NOTICE), icon=":material/check:")
 
 
+def settings_caption(connection: schemas.ConnectionOut) -> str:
+    """The connection's settings in one line; a secret masked, and only when one is set."""
+    # Custom queries have their own section below; the caption shows plain settings.
+    plain = {k: v for k, v in connection.config.items() if k != "queries"}
+    settings = {**plain, **dict.fromkeys(connection.secrets_set, MASK)}
+    return (f"{connection.datasource} · at most {connection.max_concurrent_runs} runs at once · "
+            + (", ".join(f"{k}: {v}" for k, v in settings.items()) or "no settings"))
+
+
 def card(connection: schemas.ConnectionOut) -> None:
-    """A connection: its settings (secrets masked), Test, its accounts and Refresh."""
+    """A connection: its settings, Test, Refresh, Edit, Delete and its accounts."""
     with st.container(border=True, key=f"connections_card_{connection.id}"):
         st.subheader(connection.title)
-        # Custom queries have their own section below; the caption shows plain settings.
-        plain = {k: v for k, v in connection.config.items() if k != "queries"}
-        settings = {**plain, **dict.fromkeys(connection.secret_fields, MASK)}
-        st.caption(f"{connection.datasource} · at most {connection.max_concurrent_runs} runs "
-                   "at once · " + (", ".join(f"{k}: {v}" for k, v in settings.items())
-                                   or "no settings"))
+        st.caption(settings_caption(connection))
         with st.container(horizontal=True):
             test = st.button("Test connection", icon=":material/network_check:",
                              key=f"connections_test_{connection.id}")
-            refresh = st.button("Refresh accounts", icon=":material/refresh:",
+            refresh = st.button("Refresh accounts and templates", icon=":material/refresh:",
                                 key=f"connections_refresh_{connection.id}")
         if test:
             result = state.call(service.test_connection, connection_id=connection.id)
@@ -41,13 +48,78 @@ def card(connection: schemas.ConnectionOut) -> None:
                 st.error(result.message, icon=":material/error:")
         accounts = connection.accounts
         if refresh:
-            accounts = state.call(service.refresh_accounts,
-                                  connection_id=connection.id) or accounts
+            changes = state.call(service.refresh_connection, connection_id=connection.id,
+                                 now=state.now())
+            if changes is not None:
+                readers.forget()
+                st.info(changes.summary, icon=":material/sync:")
+                fresh = state.call(service.list_accounts, connection_id=connection.id)
+                accounts = fresh if fresh is not None else accounts
         st.dataframe(pd.DataFrame([{"account": a.name, "external id": a.external_id}
                                    for a in accounts], columns=["account", "external id"]),
                      hide_index=True, alt=f"Accounts of {connection.title}")
         if connection.datasource == "sql":
             query_templates.section(connection)
+        with st.expander("Edit", icon=":material/edit:"):
+            edit_form(connection)
+        with st.expander("Delete", icon=":material/delete:"):
+            delete_form(connection)
+
+
+def edit_form(connection: schemas.ConnectionOut) -> None:
+    """Title, settings and run cap; secrets empty (kept unless a new value is typed)."""
+    [source] = [d for d in service.list_datasources() if d.name == connection.datasource]
+    schema = source.config_schema
+    key = f"connections_edit_{connection.id}"
+    slots = widgets.ProblemSlots(key, nothing_done="Nothing was saved")
+    with st.form(key, enter_to_submit=False):
+        title = st.text_input("Title", value=connection.title, key=f"{key}_title")
+        slots.here("title")
+        if connection.secrets_set:
+            st.caption(f"Leave {', '.join(connection.secrets_set)} empty to keep the stored "
+                       "value.")
+        config = widgets.settings_inputs(schema, key=f"{key}_config", values=connection.config)
+        slots.here("config")
+        limit = st.number_input("Most runs at once", 1, 50, connection.max_concurrent_runs,
+                                key=f"{key}_limit")
+        slots.here("max_concurrent_runs")
+        submitted = st.form_submit_button("Test and save", type="primary",
+                                          icon=":material/save:")
+    if not submitted:
+        return
+    # A plain setting emptied goes back to its default; an empty secret keeps its value.
+    cleared: dict[str, Any] = {n: None for n in schema.get("properties", {})
+                               if n not in config}
+    saved, error = state.attempt(service.update_connection, connection_id=connection.id,
+                                 data={"title": title, "config": {**cleared, **config},
+                                       "max_concurrent_runs": limit}, now=state.now())
+    if error is not None:
+        slots.show(error)
+        return
+    assert saved is not None
+    st.session_state[NOTICE] = f"Saved {saved.title!r}: tested, accounts and templates refreshed."
+    readers.forget()
+    st.rerun()
+
+
+def delete_form(connection: schemas.ConnectionOut) -> None:
+    """Delete, refused while extracts use it unless they are to go too."""
+    key = f"connections_delete_{connection.id}"
+    with_extracts = st.checkbox("Also delete the extracts that use it (their data tables and "
+                                "rows stay)", key=f"{key}_extracts")
+    if not st.button("Delete connection", icon=":material/delete_forever:", key=key):
+        return
+    deleted, error = state.attempt(service.delete_connection, connection_id=connection.id,
+                                   delete_extracts=with_extracts, now=state.now())
+    if error is not None:
+        st.error(str(error), icon=":material/error:")
+        return
+    assert deleted is not None
+    extracts = (f" and {len(deleted.deleted_extract_ids)} extract(s)"
+                if deleted.deleted_extract_ids else "")
+    st.session_state[NOTICE] = f"Deleted {connection.title!r}{extracts}."
+    readers.forget()
+    st.rerun()
 
 
 def add_form() -> None:
@@ -79,3 +151,5 @@ def add_form() -> None:
                                 "account(s).")
     readers.forget()
     st.rerun()
+
+

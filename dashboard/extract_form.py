@@ -78,7 +78,8 @@ def fields(template: schemas.TemplateOut, page: str = "new",
     for kind, column in columns.items():
         column.markdown(f"**{kind.capitalize()}s**")
     for field in template.fields:
-        label = field.title + (" (required)" if field.required else "")
+        label = field.title + (" (required)" if field.required else "") + (
+            " (gone from the source: untick it)" if field.gone else "")
         ticked = columns[field.kind].checkbox(
             label, value=field.required or field.name in ticked_first,
             disabled=field.required, help=f"{field.name}: {field.type}",

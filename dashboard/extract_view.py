@@ -34,8 +34,11 @@ def notice() -> None:
 def header(extract: schemas.ExtractOut, timezone: str) -> None:
     """Title, status, last sync, next run and any error, in plain sight."""
     st.title(extract.title)
-    st.badge(extract.status, icon=display.STATUS_ICONS.get(extract.status),
-             color=display.status_colour(extract.status))  # type: ignore[arg-type]
+    with st.container(horizontal=True):
+        st.badge(extract.status, icon=display.STATUS_ICONS.get(extract.status),
+                 color=display.status_colour(extract.status))  # type: ignore[arg-type]
+        if extract.schema_changed:
+            st.badge("schema changed", icon=":material/schema:", color="orange")
     now = state.now()
     with st.container(horizontal=True):
         st.metric("Last sync", display.relative_time(extract.last_sync, now), border=True,
@@ -47,6 +50,8 @@ def header(extract: schemas.ExtractOut, timezone: str) -> None:
     st.caption(f"{extract.template_title} · fields: {', '.join(extract.fields)}")
     if extract.error_text:
         st.error(extract.error_text, icon=":material/error:")
+    if extract.schema_changed and extract.schema_changed != extract.error_text:
+        st.warning(extract.schema_changed, icon=":material/schema:")
 
 
 def _set_window(extract_id: int, window: tuple[date, date]) -> None:

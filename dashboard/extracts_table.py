@@ -22,7 +22,7 @@ PAGE_SIZE = 200
 COLUMNS: dict[str, Any] = {
     "open": st.column_config.LinkColumn("", display_text="Open", width="small"),
     "title": st.column_config.TextColumn("Title", width="medium"),
-    "status": st.column_config.TextColumn("Status", width=110),
+    "status": st.column_config.TextColumn("Status", width=170),
     "last_sync": st.column_config.TextColumn("Last sync", width="small"),
     "next_run": st.column_config.TextColumn("Next run", width="small"),
     "last_rows": st.column_config.NumberColumn("Rows (last run)", format="localized"),
@@ -89,7 +89,8 @@ def frame(extracts: list[schemas.ExtractOut], timezone: str,
     """One row per extract, every cell already as the table shows it."""
     return pd.DataFrame(
         [{"open": f"extract?id={e.id}", "title": e.title,
-          "status": display.status_label(e.status),
+          "status": display.status_label(e.status)
+          + (" · schema changed" if e.schema_changed else ""),
           "last_sync": display.relative_time(e.last_sync, now),
           "next_run": display.next_run(e, now),
           "last_rows": last_rows.get(e.id), "data_table": e.data_table_title,

@@ -29,8 +29,9 @@ def route(problems: Sequence[errors.Problem], slots: Sequence[str]) -> dict[str,
 class ProblemSlots:
     """Places under each group of widgets where the problems with that group's field appear."""
 
-    def __init__(self, page: str) -> None:
+    def __init__(self, page: str, nothing_done: str = "Nothing was created") -> None:
         self.page = page
+        self.nothing_done = nothing_done
         self.slots: dict[str, DeltaGenerator] = {}
 
     def here(self, field: str) -> None:
@@ -48,7 +49,7 @@ class ProblemSlots:
             for message in messages:
                 (place or st).error(message, icon=":material/error:")
         if set(routed) - {""}:
-            st.error("Nothing was created: fix the problems marked above.",
+            st.error(f"{self.nothing_done}: fix the problems marked above.",
                      icon=":material/error:")
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from core import config
+from core.connectors import registry
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
@@ -16,6 +17,16 @@ def test_settings_table_matches_the_declared_settings() -> None:
     table = README.split("<!-- settings-table")[1].split("-->", 1)[1]
     table = table.split("<!-- /settings-table -->")[0].strip()
     assert table == config.markdown_table()
+
+
+def test_connector_config_table_matches_every_connectors_schema() -> None:
+    table = README.split("<!-- connector-config-table")[1].split("-->", 1)[1]
+    table = table.split("<!-- /connector-config-table -->")[0].strip()
+    assert table == registry.markdown_table()
+    for name in registry.names():
+        for key, spec in registry.get(name).config_schema["properties"].items():
+            assert f"| `{name}` | `{key}` |" in table
+            assert spec.get("description"), f"{name}.{key} has no description for the README"
 
 
 def test_python_example_creates_runs_and_previews(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

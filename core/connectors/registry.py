@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Mapping
+from typing import Any
+
 from core import clock, errors
 from core.connectors.base import Connector
 from core.connectors.files import Files
@@ -32,7 +36,38 @@ def names() -> list[str]:
     return sorted(_CONNECTORS)
 
 
+def _kind(spec: Mapping[str, Any]) -> str:
+    kind = str(spec.get("type", "string"))
+    if "enum" in spec:
+        kind += ": " + ", ".join(f"`{c}`" for c in spec["enum"])
+    bounds = [f"{word} {spec[key]:,}".replace(",", "_") for key, word in
+              (("minimum", "min"), ("maximum", "max")) if key in spec]
+    return kind + (f" ({', '.join(bounds)})" if bounds else "")
+
+
+def markdown_table() -> str:
+    """The README's table of every connector's config keys, from their settings schemas."""
+    lines = ["| Datasource | Key | Type | Default | What it does |",
+             "| --- | --- | --- | --- | --- |"]
+    for name in names():
+        schema = get(name).config_schema
+        required = set(schema.get("required", []))
+        for key, spec in schema.get("properties", {}).items():
+            default = ("required" if key in required else
+                       f"`{spec['default']}`" if "default" in spec else "")
+            text = str(spec.get("description") or spec.get("title", ""))
+            text = text.replace("|", "\\|").replace("*", "\\*")
+            if spec.get("secret") and "encrypted" not in text:
+                text += " Secret: stored encrypted, never shown."
+            lines.append(f"| `{name}` | `{key}` | {_kind(spec)} | {default} | {text} |")
+    return "\n".join(lines)
+
+
 register(SampleAds())
 register(SqlDatabase())
 register(Files())
 register(HttpJson(clock=clock.utcnow))
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown_table() + "\n")

@@ -8,21 +8,22 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from core import audit, errors, schemas
 from core.clock import utcnow
 from core.connectors import registry
 from core.connectors.base import (
+    AccountSpec,
     ConnectionInfo,
     SourceError,
-    TemplateSpec,
     TransientError,
     secret_names,
     validate_options,
 )
 from core.db import database_of
 from core.models import Account, AppState, Connection, DataTable, Extract, Template
+from core.services import templates
 from core.services.common import load
 from core.vocabulary import Role
 
@@ -46,9 +47,13 @@ def connection_info(session: Session, connection: Connection) -> ConnectionInfo:
 
 def _connection_out(connection: Connection) -> schemas.ConnectionOut:
     schema = registry.get(connection.datasource).config_schema
+    session = object_session(connection)
+    assert session is not None
+    secrets = database_of(session).cipher.decrypt(connection.secrets)
     return schemas.ConnectionOut(
         id=connection.id, datasource=connection.datasource, title=connection.title,
         config=dict(connection.config), secret_fields=sorted(secret_names(schema)),
+        secrets_set=sorted(k for k, v in secrets.items() if v),
         max_concurrent_runs=connection.max_concurrent_runs, created_at=connection.created_at,
         accounts=[_account_out(a) for a in connection.accounts],
     )
@@ -129,12 +134,23 @@ def refresh_accounts(*, session: Session, connection_id: int) -> list[schemas.Ac
     """Ask the source for the connection's accounts; add new ones and update names."""
     audit.require(session, Role.ADMIN, "refreshing a connection's accounts")
     connection = load(session, Connection, connection_id, "connection")
+    store_accounts(session, connection, discover_accounts(session, connection))
+    return [_account_out(a) for a in connection.accounts]
+
+
+def discover_accounts(session: Session, connection: Connection) -> list[AccountSpec]:
+    """The accounts the source lists now; Conflict saying why when it cannot."""
     connector = registry.get(connection.datasource)
     try:
-        found = connector.discover_accounts(connection_info(session, connection))
+        return connector.discover_accounts(connection_info(session, connection))
     except (SourceError, TransientError) as exc:
         raise errors.Conflict(f"could not list the accounts of {connection.title!r}: {exc}"
                               ) from None
+
+
+def store_accounts(session: Session, connection: Connection, found: list[AccountSpec]
+                   ) -> None:
+    """Add the accounts not stored yet and update the names of the others."""
     existing = {a.external_id: a for a in connection.accounts}
     for spec in found:
         if spec.external_id in existing:
@@ -142,7 +158,6 @@ def refresh_accounts(*, session: Session, connection_id: int) -> list[schemas.Ac
         else:
             connection.accounts.append(Account(external_id=spec.external_id, name=spec.name))
     session.flush()
-    return [_account_out(a) for a in connection.accounts]
 
 
 def list_accounts(*, session: Session, connection_id: int) -> list[schemas.AccountOut]:
@@ -151,28 +166,10 @@ def list_accounts(*, session: Session, connection_id: int) -> list[schemas.Accou
     return [_account_out(a) for a in connection.accounts]
 
 
-def _store_template(session: Session, datasource: str, connection_id: int | None,
-                    spec: TemplateSpec) -> None:
-    template = session.scalar(select(Template).where(
-        Template.datasource == datasource, Template.name == spec.name,
-        Template.connection_id.is_(None) if connection_id is None
-        else Template.connection_id == connection_id,
-    ))
-    if template is None:
-        template = Template(datasource=datasource, connection_id=connection_id, name=spec.name)
-        session.add(template)
-    template.title = spec.title
-    template.description = spec.description
-    template.fields = [f.as_dict() for f in spec.fields]
-    template.date_field = spec.date_field
-    template.default_fields = list(spec.default_fields)
-    template.default_lookback_days = spec.default_lookback_days
-    template.depth_limit_days = spec.depth_limit_days
-    template.settings_schema = dict(spec.settings_schema)
-
-
-def sync_templates(*, session: Session, connection_id: int) -> None:
-    """Store the templates a connection offers (shared ones once per datasource)."""
+def sync_templates(*, session: Session, connection_id: int, now: datetime | None = None
+                   ) -> list[schemas.TemplateChange]:
+    """Store the templates a connection offers (shared ones once per datasource); a template
+    or field gone from the source is kept, marked gone, while extracts use it."""
     audit.require(session, Role.ADMIN, "refreshing a connection's templates")
     connection = load(session, Connection, connection_id, "connection")
     connector = registry.get(connection.datasource)
@@ -183,9 +180,7 @@ def sync_templates(*, session: Session, connection_id: int) -> None:
     except (SourceError, TransientError) as exc:
         raise errors.Conflict(f"could not list the templates of {connection.title!r}: {exc}"
                               ) from None
-    for spec in specs:
-        _store_template(session, connection.datasource, owner, spec)
-    session.flush()
+    return templates.store(session, connection.datasource, owner, specs, now or utcnow())
 
 
 def _template_out(template: Template) -> schemas.TemplateOut:
@@ -196,14 +191,18 @@ def _template_out(template: Template) -> schemas.TemplateOut:
         date_field=template.date_field, default_fields=list(template.default_fields),
         default_lookback_days=template.default_lookback_days,
         depth_limit_days=template.depth_limit_days,
-        settings_schema=dict(template.settings_schema),
+        settings_schema=dict(template.settings_schema), gone_at=template.gone_at,
     )
 
 
 def list_templates(*, session: Session, datasource: str | None = None,
-                   connection_id: int | None = None) -> list[schemas.TemplateOut]:
-    """Templates, optionally of one datasource or usable with one connection."""
+                   connection_id: int | None = None, include_gone: bool = False
+                   ) -> list[schemas.TemplateOut]:
+    """Templates, optionally of one datasource or usable with one connection; those gone
+    from their source only when asked."""
     query = select(Template).order_by(Template.id)
+    if not include_gone:
+        query = query.where(Template.gone_at.is_(None))
     if datasource is not None:
         query = query.where(Template.datasource == datasource)
     if connection_id is not None:

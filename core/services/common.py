@@ -22,7 +22,6 @@ from core.vocabulary import (
 M = TypeVar("M", bound=Base)
 
 
-
 def load(session: Session, model: type[M], id_: int, what: str) -> M:
     """The row of `model` with `id_`, or NotFound naming it."""
     row = session.get(model, id_)
@@ -65,6 +64,27 @@ def schedule_out(schedule: Schedule, now: datetime, paused: bool) -> schemas.Sch
     )
 
 
+def gone_fields(template: Template) -> list[str]:
+    """The template's fields a refresh no longer found at the source (kept while used)."""
+    return [f["name"] for f in template.fields if f.get("gone")]
+
+
+def schema_changed(extract: Extract) -> str | None:
+    """Why the source's schema no longer fits the extract, or None: what the last run found,
+    else a template or selected field that a refresh found gone."""
+    if extract.schema_drift:
+        return extract.schema_drift
+    template = extract.template
+    if template.gone_at is not None:
+        return (f"schema changed: the source no longer has {template.title!r}; create the "
+                "extract on another template or delete it")
+    gone = [n for n in gone_fields(template) if n in extract.fields]
+    if gone:
+        return (f"schema changed: field(s) {', '.join(gone)} are gone from the source; edit "
+                "the extract and deselect them")
+    return None
+
+
 def extract_out(extract: Extract, now: datetime) -> schemas.ExtractOut:
     schedule_outs = [schedule_out(s, now, extract.is_paused) for s in extract.schedules]
     upcoming = [s.next_run_at for s in schedule_outs if s.next_run_at is not None]
@@ -81,7 +101,7 @@ def extract_out(extract: Extract, now: datetime) -> schemas.ExtractOut:
         next_run_at=min(upcoming) if upcoming else None,
         template_settings=dict(extract.template_options),
         datasource_name=extract.template.datasource, template_title=extract.template.title,
-        updated_at=extract.updated_at,
+        updated_at=extract.updated_at, schema_changed=schema_changed(extract),
     )
 
 

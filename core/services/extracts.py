@@ -16,7 +16,14 @@ from core.connectors.base import validate_options
 from core.db import database_of
 from core.errors import Problem
 from core.models import Account, DataTable, Extract, Run, Schedule, Template
-from core.services.common import extract_out, field_specs, load, refresh_status, schedule_dict
+from core.services.common import (
+    extract_out,
+    field_specs,
+    gone_fields,
+    load,
+    refresh_status,
+    schedule_dict,
+)
 from core.services.runs import cancel_queued_backfill, queue_backfill
 from core.vocabulary import ExtractStatus, RunStatus
 from core.warehouse import SYSTEM_NAMES, table_name_for
@@ -41,10 +48,15 @@ def _check_fields(template: Template, chosen: list[str], where: str) -> tuple[li
     if not chosen:
         problems.append(Problem(where, "select at least one field; the template's defaults "
                                        f"are {', '.join(template.default_fields)}"))
+    gone = set(gone_fields(template))
     unknown = [f for f in chosen if f not in specs]
     if unknown:
+        offered = [n for n in specs if n not in gone]
         problems.append(Problem(where, f"unknown field(s) {', '.join(unknown)}; template "
-                                       f"{template.title!r} offers {', '.join(specs)}"))
+                                       f"{template.title!r} offers {', '.join(offered)}"))
+    if gone & set(chosen):
+        problems.append(Problem(where, f"field(s) {', '.join(f for f in chosen if f in gone)} "
+                                       "are gone from the source; deselect them"))
     missing = [n for n, s in specs.items() if s.required and n not in chosen]
     if missing:
         problems.append(Problem(where, f"required field(s) {', '.join(missing)} must stay "
@@ -288,6 +300,8 @@ def extract_titles(*, session: Session, extract_ids: list[int] | None = None
 def _apply(session: Session, extract: Extract, config: _Config, *, title: str | None,
            additional_params: dict[str, Any], now: datetime) -> None:
     previous_start = extract.sync_historical_data
+    if (config.fields, config.filters) != (list(extract.fields), list(extract.filters)):
+        extract.schema_drift = None  # fields changed after a drift: the next run checks again
     extract.fields = config.fields
     extract.filters = config.filters
     extract.template_options = config.options

@@ -3,6 +3,7 @@ checking credentials, refreshing accounts."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -23,7 +24,7 @@ from core.connectors.base import (
     TemplateSpec,
 )
 from core.db import Database, database_of
-from core.models import Account, Connection
+from core.models import Account, Connection, Run
 
 SECRET = "vault-token-5f1c9e7a2b"
 
@@ -199,6 +200,172 @@ def test_refresh_accounts_adds_new_ones_and_renames(session: Session,
     # Refreshing again changes nothing.
     again = service.refresh_accounts(session=session, connection_id=created.id)
     assert [a.id for a in again] == [a.id for a in accounts]
+
+
+# -- edit, delete ------------------------------------------------------------------------
+
+
+def stored_config(db: Database, connection_id: int) -> tuple[str, dict[str, Any], dict[str, str]]:
+    """Title, plain config and decrypted secrets as a fresh session reads them."""
+    with db.session() as s:
+        stored = s.get(Connection, connection_id)
+        assert stored is not None
+        return stored.title, dict(stored.config), db.cipher.decrypt(stored.secrets)
+
+
+def test_an_edit_keeps_the_secret_unless_a_new_one_is_given(db: Database,
+                                                           vault: VaultSource) -> None:
+    with db.session() as s:
+        created = create_vault(s)
+        assert created.secrets_set == ["api_key"]
+        renamed = service.update_connection(session=s, connection_id=created.id, data={
+            "title": "Vault EU", "config": {"region": "us", "api_key": ""}})
+
+    assert (renamed.title, renamed.config, renamed.secrets_set) == (
+        "Vault EU", {"region": "us"}, ["api_key"])
+    assert stored_config(db, created.id) == ("Vault EU", {"region": "us"},
+                                              {"api_key": SECRET})
+    # The changed settings were tested with the kept secret before they were saved.
+    assert (vault.seen[-1].config["region"], vault.seen[-1].secrets) == ("us",
+                                                                         {"api_key": SECRET})
+
+
+def test_an_edit_that_fails_its_test_or_its_checks_saves_nothing(db: Database,
+                                                                 vault: VaultSource) -> None:
+    with db.session() as s:
+        created = create_vault(s)
+    before = stored_config(db, created.id)
+
+    with pytest.raises(errors.Invalid) as refused, db.session() as s:
+        service.update_connection(session=s, connection_id=created.id, data={
+            "title": "Renamed", "config": {"api_key": "revoked", "region": "us"}})
+    assert refused.value.for_field("config") == [
+        "the test of the changed settings failed, nothing was saved: the API key was "
+        "refused; paste a current key"]
+    assert stored_config(db, created.id) == before
+
+    with pytest.raises(errors.Invalid) as bad, db.session() as s:
+        service.update_connection(session=s, connection_id=created.id, data={
+            "title": " ", "max_concurrent_runs": 0, "config": {"region": "mars", "x": 1}})
+    assert bad.value.for_field("config.region") == ["must be one of eu, us, not 'mars'"]
+    assert bad.value.for_field("title") == ["must not be empty; name the connection"]
+    assert bad.value.for_field("max_concurrent_runs") == ["must be 1 or more"]
+    assert "unknown setting(s) x; known settings: api_key, region" in bad.value.for_field(
+        "config")
+    assert stored_config(db, created.id) == before
+
+    with pytest.raises(errors.Invalid) as wrong_key, db.session() as s:
+        service.update_connection(session=s, connection_id=created.id,
+                                  data={"datasource": "sql"})
+    assert "datasource" in str(wrong_key.value)
+
+
+def test_delete_is_refused_while_extracts_use_the_connection(db: Database,
+                                                             vault: VaultSource) -> None:
+    with db.session() as s:
+        created = create_vault(s)
+        [template] = service.list_templates(session=s, datasource="vault_test")
+        made = service.create_extracts(session=s, data={
+            "data_table_title": "Vault items", "template_id": template.id,
+            "template_settings": {"fields": ["item_id"]},
+            "accounts": [a.id for a in created.accounts]})
+
+    with pytest.raises(errors.Conflict) as refused, db.session() as s:
+        service.delete_connection(session=s, connection_id=created.id)
+    listed = ", ".join(f"{e.id} {e.title!r}" for e in made)
+    assert str(refused.value) == (
+        f"connection 'Vault' is used by 2 extract(s): {listed}; delete those extracts first, "
+        "or delete them with the connection (delete_extracts=true)")
+    with db.session() as s:
+        assert service.get_connection(session=s, connection_id=created.id).title == "Vault"
+
+    with db.session() as s:
+        deleted = service.delete_connection(session=s, connection_id=created.id,
+                                            delete_extracts=True)
+    assert deleted.deleted_extract_ids == [e.id for e in made]
+    with db.session() as s:
+        for extract in made:
+            with pytest.raises(errors.NotFound):
+                service.get_extract(session=s, extract_id=extract.id)
+        with pytest.raises(errors.NotFound):
+            service.get_connection(session=s, connection_id=created.id)
+        assert s.scalar(select(func.count()).select_from(Account).where(
+            Account.connection_id == created.id)) == 0
+        # The data table stays, with its template.
+        [table] = [t for t in service.list_data_tables(session=s) if t.title == "Vault items"]
+        assert table.extract_ids == []
+
+
+def test_an_edit_whose_refresh_fails_saves_nothing(db: Database, vault: VaultSource,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    with db.session() as s:
+        created = create_vault(s)
+    before = stored_config(db, created.id)
+
+    def broken(connection: ConnectionInfo) -> list[TemplateSpec]:
+        raise SourceError("the catalog endpoint is down")
+
+    # The check passes, then listing the templates of the new settings fails.
+    monkeypatch.setattr(vault, "templates", broken)
+    with pytest.raises(errors.Conflict) as failed, db.session() as s:
+        service.update_connection(session=s, connection_id=created.id,
+                                  data={"title": "EU", "config": {"region": "us"}})
+
+    assert str(failed.value) == ("could not list the templates of 'EU': the catalog "
+                                 "endpoint is down")
+    assert stored_config(db, created.id) == before
+
+
+def test_delete_with_its_extracts_is_refused_while_one_runs(db: Database,
+                                                            vault: VaultSource) -> None:
+    with db.session() as s:
+        created = create_vault(s)
+        [template] = service.list_templates(session=s, datasource="vault_test")
+        [extract] = service.create_extracts(session=s, data={
+            "data_table_title": "Vault items", "template_id": template.id,
+            "template_settings": {"fields": ["item_id"]},
+            "accounts": [created.accounts[0].id]})
+        [run] = service.run_extract(session=s, extract_id=extract.id)
+        running = s.get(Run, run.id)
+        assert running is not None
+        running.status = "running"
+
+    with pytest.raises(errors.Conflict) as refused, db.session() as s:
+        service.delete_connection(session=s, connection_id=created.id, delete_extracts=True)
+
+    assert str(refused.value) == (f"extract {extract.id} has run {run.id} in progress; cancel "
+                                  "it first, then delete")
+    with db.session() as s:
+        assert service.get_extract(session=s, extract_id=extract.id).id == extract.id
+        assert service.get_connection(session=s, connection_id=created.id).title == "Vault"
+
+
+def test_a_connection_without_a_secret_says_none_is_set(session: Session,
+                                                        tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("day,clicks\n2026-11-01,3\n")
+    made = service.create_connection(session=session, data={
+        "datasource": "files", "title": "CSV", "config": {"path": str(tmp_path)}})
+    assert made.secret_fields == [] and made.secrets_set == []
+    sqlite3.connect(tmp_path / "s.db").close()
+    sql = service.create_connection(session=session, data={
+        "datasource": "sql", "title": "SQLite", "config": {"url": f"sqlite:///{tmp_path}/s.db"}})
+    assert sql.secret_fields == ["password"] and sql.secrets_set == []
+
+
+def test_refresh_connection_says_which_accounts_came_and_went(session: Session,
+                                                              vault: VaultSource) -> None:
+    created = create_vault(session)
+    vault.accounts = [AccountSpec("v-1", "Vault One"), AccountSpec("v-3", "Vault Three")]
+
+    changes = service.refresh_connection(session=session, connection_id=created.id)
+
+    assert (changes.accounts_added, changes.accounts_missing) == (["Vault Three"],
+                                                                  ["Vault Two"])
+    assert changes.summary == ("accounts added: Vault Three; accounts no longer listed "
+                               "(kept): Vault Two; templates unchanged")
+    assert [a.name for a in service.list_accounts(session=session,
+                                                  connection_id=created.id)] == [
+        "Vault One", "Vault Two", "Vault Three"]
 
 
 def test_the_test_datasource_is_gone_after_the_tests_that_used_it() -> None:

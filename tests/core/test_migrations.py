@@ -6,12 +6,13 @@ from __future__ import annotations
 import sqlite3
 from datetime import date
 
+from alembic.script import ScriptDirectory
 from sqlalchemy.orm import sessionmaker
 
 from core import service
 from core.config import Settings, secret_key
 from core.crypto import Cipher
-from core.db import Database, make_engine, migrate
+from core.db import MIGRATIONS, Database, make_engine, migrate
 from core.warehouse import Warehouse
 from tests.conftest import NOW, make_extract
 
@@ -27,7 +28,8 @@ def test_the_autoincrement_rebuild_keeps_every_row_and_key(settings: Settings) -
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     path = str(settings.var_dir / "extracts.db")
     engine = make_engine(f"sqlite:///{path}", immediate=True)
-    migrate(engine, "0005")  # the schema before ids were kept from reuse
+    migrate(engine, str(ScriptDirectory(str(MIGRATIONS)).get_revision("0009").down_revision))
+    # ^ the schema just before ids were kept from reuse
     db = Database(settings=settings, engine=engine,
                   warehouse=Warehouse(make_engine(settings.warehouse_url)),
                   cipher=Cipher(secret_key(settings)), sessions=sessionmaker())

@@ -45,12 +45,15 @@ class Files:
                          "description": "none: all files are one account; subfolders: each "
                                         "subfolder of the folder is one; column: each value "
                                         "of the account column is one."},
-            "account_column": {"type": "string", "title": "Account column"},
+            "account_column": {"type": "string", "title": "Account column",
+                               "description": "The column whose values are the accounts "
+                                              "(accounts: column)."},
             "column_types": {"type": "string", "title": "Column types",
                              "description": "Corrections of inferred types: "
                                             "amount=number, zip=string."},
             "chunk_rows": {"type": "integer", "title": "Rows per chunk",
-                           "default": read.CHUNK_ROWS, "minimum": 100, "maximum": 1_000_000},
+                           "default": read.CHUNK_ROWS, "minimum": 100, "maximum": 1_000_000,
+                           "description": "Rows a run reads and loads at a time."},
         },
         "required": ["path"],
     }

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
+from itertools import islice
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -18,7 +19,7 @@ from core.connectors.base import (
     SourceError,
     TemplateSpec,
 )
-from core.connectors.http_json import pages, records, transport
+from core.connectors.http_json import learn, pages, records, transport, typed
 from core.errors import Problem
 
 TEMPLATE_NAME = "records"
@@ -28,8 +29,9 @@ CHUNK_ROWS = 10_000
 class HttpJson:
     """Records from an HTTP endpoint that answers JSON.
 
-    `clock` gives the current time (timezone-aware): the sample's and the check's window end
-    on its day, and a Retry-After given as a date is waited out from it.
+    `clock` gives the current time (timezone-aware): a Retry-After given as a date is waited
+    out from it. Nothing else depends on today: the fields are learned from the first pages
+    (or a sample window the user gives), so an API of old records connects as well.
     """
 
     name = "http_json"
@@ -38,20 +40,29 @@ class HttpJson:
     config_schema: ClassVar[Mapping[str, Any]] = {
         "properties": {
             "base_url": {"type": "string", "title": "Base URL",
-                         "description": "e.g. https://api.example.com"},
+                         "description": "Scheme and host of the API, e.g. "
+                                        "https://api.example.com."},
             "endpoint": {"type": "string", "title": "Endpoint",
-                         "description": "The path of the records, e.g. /v1/reports/daily"},
+                         "description": "The path of the records, e.g. /v1/reports/daily."},
             "auth": {"type": "string", "title": "Authentication", "default": "none",
-                     "enum": ["none", "bearer", "api_key_header", "basic", "query_param"]},
-            "token": {"type": "string", "title": "Token or API key", "secret": True},
+                     "enum": ["none", "bearer", "api_key_header", "basic", "query_param"],
+                     "description": "How credentials are sent: none, a bearer token, an API "
+                                    "key header, basic auth, or an API key query parameter."},
+            "token": {"type": "string", "title": "Token or API key", "secret": True,
+                      "description": "The bearer token or API key (bearer, api_key_header, "
+                                     "query_param)."},
             "key_name": {"type": "string", "title": "API key header or parameter name",
                          "description": "Default X-API-Key (header) or api_key (parameter)."},
-            "username": {"type": "string", "title": "User name (basic auth)"},
-            "password": {"type": "string", "title": "Password (basic auth)", "secret": True},
+            "username": {"type": "string", "title": "User name (basic auth)",
+                         "description": "The user name of basic auth."},
+            "password": {"type": "string", "title": "Password (basic auth)", "secret": True,
+                         "description": "The password of basic auth."},
             "date_from_param": {"type": "string", "title": "Window start parameter",
-                                "default": "date_from"},
+                                "default": "date_from",
+                                "description": "Query parameter of the window's first day."},
             "date_to_param": {"type": "string", "title": "Window end parameter",
-                              "default": "date_to"},
+                              "default": "date_to",
+                              "description": "Query parameter of the window's last day."},
             "date_format": {"type": "string", "title": "Window date format",
                             "default": "%Y-%m-%d",
                             "description": "strftime format of the window's dates."},
@@ -61,31 +72,57 @@ class HttpJson:
             "date_field": {"type": "string", "title": "Date field",
                            "description": "The record field holding the date; empty to pick "
                                           "the likeliest."},
+            "column_types": {"type": "string", "title": "Column types",
+                             "description": "Corrections of learned types, e.g. "
+                                            "visits=integer, zip=string (integer only if "
+                                            "every sampled value is whole)."},
             "pagination": {"type": "string", "title": "Pagination", "default": "none",
-                           "enum": ["none", "page", "offset", "cursor", "link"]},
-            "page_param": {"type": "string", "title": "Page parameter", "default": "page"},
+                           "enum": ["none", "page", "offset", "cursor", "link"],
+                           "description": "How pages are followed: page numbers, "
+                                          "offset/limit, a cursor in the body, or the Link "
+                                          "header (rel=next)."},
+            "page_param": {"type": "string", "title": "Page parameter", "default": "page",
+                           "description": "Query parameter of the page number (page; link "
+                                          "sends it on the first request)."},
             "first_page": {"type": "integer", "title": "First page number", "default": 1,
-                           "minimum": 0},
+                           "minimum": 0, "description": "The number of the first page."},
             "page_size_param": {"type": "string", "title": "Page size parameter",
-                                "default": "per_page"},
+                                "default": "per_page",
+                                "description": "Query parameter of the page size (page, "
+                                               "cursor and link pagination)."},
             "offset_param": {"type": "string", "title": "Offset parameter",
-                             "default": "offset"},
-            "limit_param": {"type": "string", "title": "Limit parameter", "default": "limit"},
+                             "default": "offset",
+                             "description": "Query parameter of the offset (offset)."},
+            "limit_param": {"type": "string", "title": "Limit parameter", "default": "limit",
+                            "description": "Query parameter of the page size (offset)."},
             "page_size": {"type": "integer", "title": "Page size", "default": 100,
-                          "minimum": 1, "maximum": 100_000},
+                          "minimum": 1, "maximum": 100_000,
+                          "description": "Records asked for per page."},
             "cursor_path": {"type": "string", "title": "Next cursor path",
                             "default": "next_cursor",
                             "description": "Dot path to the next page's cursor in the body."},
             "cursor_param": {"type": "string", "title": "Cursor parameter",
-                             "default": "cursor"},
+                             "default": "cursor",
+                             "description": "Query parameter that sends the cursor back."},
             "timeout_seconds": {"type": "number", "title": "Timeout (seconds)", "default": 30,
-                                "minimum": 0.1, "maximum": 600},
+                                "minimum": 0.1, "maximum": 600,
+                                "description": "Seconds one request may take."},
             "max_retries": {"type": "integer", "title": "Retries on 429", "default": 5,
-                            "minimum": 0, "maximum": 20},
+                            "minimum": 0, "maximum": 20,
+                            "description": "Times a rate-limited request is retried "
+                                           "(Retry-After honoured)."},
             "max_pages": {"type": "integer", "title": "Most pages per run", "default": 100_000,
-                          "minimum": 1},
-            "sample_days": {"type": "integer", "title": "Days sampled for the fields",
-                            "default": 30, "minimum": 1, "maximum": 3650},
+                          "minimum": 1, "description": "A run with more pages fails, saying "
+                                                       "so."},
+            "sample_pages": {"type": "integer", "title": "Pages sampled for the fields",
+                             "default": 5, "minimum": 1, "maximum": 100,
+                             "description": "Pages read to learn the fields and their types."},
+            "sample_date_from": {"type": "string", "title": "Sample window start",
+                                 "description": "First day (YYYY-MM-DD) of the window the "
+                                                "fields are learned from; empty: the first "
+                                                "pages without a window."},
+            "sample_date_to": {"type": "string", "title": "Sample window end",
+                               "description": "Last day (YYYY-MM-DD) of the sample window."},
         },
         "required": ["base_url", "endpoint"],
     }
@@ -115,16 +152,20 @@ class HttpJson:
         except ValueError:
             problems.append(Problem("config.date_format", "must be a strftime format with the "
                                     "day in it, e.g. %Y-%m-%d"))
+        try:
+            learn.column_types(str(config.get("column_types") or ""))
+        except ValueError as exc:
+            problems.append(Problem("config.column_types", str(exc)))
+        problems += _sample_window_problems(config)
         return problems
 
     # -- protocol ----------------------------------------------------------------------------
 
     def check(self, connection: ConnectionInfo) -> str:
         config = connection.config
-        today = self._today()
         url = transport.endpoint(config)
-        response = transport.get(config, url,
-                                 pages.window_params(config, today - timedelta(days=1), today),
+        response = transport.get(config, url, {**_sample_window(config),
+                                               **pages.first_page(config)},
                                  clock=self.clock, unreachable=SourceError)
         found = records.records(response, config)
         return (f"Reached {url}: HTTP {response.status}, "
@@ -136,18 +177,29 @@ class HttpJson:
 
     def templates(self, connection: ConnectionInfo) -> list[TemplateSpec]:
         config = connection.config
-        today = self._today()
-        start = today - timedelta(days=int(config.get("sample_days", 30)) - 1)
         url = transport.endpoint(config)
-        response = transport.get(
-            config, url, {**pages.window_params(config, start, today), **pages.first_page(config)},
-            clock=self.clock, unreachable=SourceError)
-        sample = [records.flatten(r) for r in records.records(response, config)]
+        window = _sample_window(config)
+        sample: list[dict[str, Any]] = []
+        # The first pages, not a window ending today: an API of old records has none today.
+        try:
+            for page in islice(pages.pages(config, window, clock=self.clock,
+                                           unreachable=SourceError),
+                               int(config.get("sample_pages", 5))):
+                sample.extend(records.flatten(r) for r in page)
+        except SourceError as exc:
+            if window or "HTTP 400" not in str(exc):
+                raise
+            raise SourceError(f"{exc}; if the API needs a window, give sample_date_from and "
+                              "sample_date_to") from None
         if not sample:
-            raise SourceError(f"{url} returned no records for {start} to {today} "
-                              "to learn the fields from; raise sample_days")
+            where = (f"for {config['sample_date_from']} to {config['sample_date_to']}"
+                     if window else "without a window")
+            raise SourceError(f"{url} returned no records {where} to learn the fields from; "
+                              "give sample_date_from and sample_date_to, a window in which "
+                              "the API has records")
         names = list(dict.fromkeys(k for record in sample for k in record))
-        types = {n: shaping.type_of_values(r.get(n) for r in sample) for n in names}
+        types = learn.field_types(sample, learn.column_types(
+            str(config.get("column_types") or "")))
         wanted = config.get("date_field") or None
         if wanted and types.get(wanted) not in ("date", "datetime"):
             raise SourceError(f"date field {wanted!r} is "
@@ -164,27 +216,29 @@ class HttpJson:
             default_fields=tuple(f.name for f in fields[:30]),
         )]
 
+    def live_template(self, connection: ConnectionInfo, name: str) -> bool:
+        """No cheap look at the source: the fields come from a sample, and each run's values
+        are checked against their fields as they are converted (typed.table)."""
+        return False
+
     def fetch(self, request: FetchRequest) -> FetchResult:
         return FetchResult(chunks=self._chunks(request))
 
-    def _today(self) -> date:
-        return self.clock().astimezone(UTC).date()
-
     def _chunks(self, request: FetchRequest) -> Iterator[pd.DataFrame]:
         config = request.connection.config
-        types = {f.name: f.type for f in request.template.fields}
-        physical = [n for n in types if shaping.derived_base(n, types) is None]
-        derived = {n: b for n in types if (b := shaping.derived_base(n, types)) is not None}
+        template = request.template
+        types = {f.name: f.type for f in template.fields}
+        wanted = set(request.fields)
+        wanted |= {b for n in request.fields if (b := shaping.derived_base(n, types))}
+        fields = [f for f in template.fields if f.name in wanted]
         window = (pages.window_params(config, request.date_from, request.date_to)
                   if request.date_from and request.date_to else {})
         pending: list[dict[str, Any]] = []
 
         def frame_of(rows: list[dict[str, Any]]) -> pd.DataFrame:
-            frame = pd.DataFrame.from_records(rows, columns=physical)
-            for name, base in derived.items():
-                stamps = pd.to_datetime(frame[base], errors="coerce", utc=True)
-                frame[name] = stamps.dt.date
-            return frame
+            batch = typed.table(rows, fields, template.date_field)
+            # The connector's boundary: chunks are DataFrames until the runner takes Arrow.
+            return batch.to_pandas()
 
         for page in pages.pages(config, window, clock=self.clock):
             pending.extend(records.flatten(r) for r in page)
@@ -193,3 +247,35 @@ class HttpJson:
                 pending = []
         if pending:
             yield frame_of(pending)
+
+
+def _sample_window(config: Mapping[str, Any]) -> dict[str, str]:
+    """The sample window's query parameters, or none (the first pages of everything)."""
+    if not (config.get("sample_date_from") and config.get("sample_date_to")):
+        return {}
+    return pages.window_params(config, date.fromisoformat(str(config["sample_date_from"])),
+                               date.fromisoformat(str(config["sample_date_to"])))
+
+
+def _sample_window_problems(config: Mapping[str, Any]) -> list[Problem]:
+    given = {n: config.get(n) for n in ("sample_date_from", "sample_date_to")
+             if config.get(n)}
+    if not given:
+        return []
+    problems = []
+    days: dict[str, date] = {}
+    for name, value in given.items():
+        try:
+            days[name] = date.fromisoformat(str(value))
+        except ValueError:
+            problems.append(Problem(f"config.{name}", f"{value!r} is not a date; write "
+                                    "YYYY-MM-DD, e.g. 2016-01-01"))
+    for name in ("sample_date_from", "sample_date_to"):
+        if name not in given:
+            problems.append(Problem(f"config.{name}", "is required with the other end of the "
+                                    "sample window"))
+    if len(days) == 2 and days["sample_date_from"] > days["sample_date_to"]:
+        problems.append(Problem("config.sample_date_from",
+                                f"{days['sample_date_from']} is after sample_date_to "
+                                f"{days['sample_date_to']}"))
+    return problems

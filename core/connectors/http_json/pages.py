@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from core.connectors.base import SourceError
+from core.connectors.base import SourceError, TransientError
 from core.connectors.http_json import records, transport
 
 
@@ -27,18 +27,27 @@ def first_page(config: Mapping[str, Any]) -> dict[str, Any]:
     if mode == "offset":
         return {str(config.get("offset_param", "offset")): 0,
                 str(config.get("limit_param", "limit")): size}
+    if mode == "link":
+        # The following pages' URLs come from the Link header; the first asks for the size
+        # (some servers, json-server among them, paginate only when a page is asked for).
+        return {str(config.get("page_param", "page")): int(config.get("first_page", 1)),
+                str(config.get("page_size_param", "per_page")): size}
+    if mode == "cursor":
+        return {str(config.get("page_size_param", "per_page")): size}
     return {}
 
 
 def pages(config: Mapping[str, Any], window: Mapping[str, str], *,
-          clock: Callable[[], datetime]) -> Iterator[list[dict[str, Any]]]:
-    """The records of each page, following the configured pagination."""
+          clock: Callable[[], datetime], unreachable: type[Exception] = TransientError
+          ) -> Iterator[list[dict[str, Any]]]:
+    """The records of each page, following the configured pagination; an unreachable host
+    raises `unreachable` (a run retries, a new connection is refused)."""
     mode = config.get("pagination", "none")
     size = int(config.get("page_size", 100))
     url = transport.endpoint(config)
     params: dict[str, Any] = {**window, **first_page(config)}
     for _ in range(int(config.get("max_pages", 100_000))):
-        response = transport.get(config, url, params, clock=clock)
+        response = transport.get(config, url, params, clock=clock, unreachable=unreachable)
         page = records.records(response, config)
         yield page
         if mode == "none" or not page:

@@ -49,7 +49,8 @@ class SqlDatabase:
                                               "account; empty for the whole database as one "
                                               "account. Only tables with it become templates."},
             "chunk_rows": {"type": "integer", "title": "Rows per chunk", "default": CHUNK_ROWS,
-                           "minimum": 100, "maximum": 1_000_000},
+                           "minimum": 100, "maximum": 1_000_000,
+                           "description": "Rows a run streams and loads at a time."},
         },
         "required": ["url"],
     }
@@ -121,6 +122,28 @@ class SqlDatabase:
         for name, stored in dict(config.get("queries") or {}).items():
             specs.append(custom_queries.template_of(name, stored))
         return specs
+
+    def live_template(self, connection: ConnectionInfo, name: str
+                      ) -> TemplateSpec | bool | None:
+        """The table `name` as it is now (one table reflected, for the drift check before a
+        run); None when it is gone; False for a custom query (checked as it runs)."""
+        config = connection.config
+        if name.startswith(custom_queries.QUERY_PREFIX):
+            queries = dict(config.get("queries") or {})
+            return False if name.removeprefix(custom_queries.QUERY_PREFIX) in queries else None
+        schema = config.get("schema") or None
+        source = engine.engine_of(config)
+        try:
+            columns = sa.inspect(source).get_columns(name, schema=schema)
+        except sa.exc.NoSuchTableError:
+            return None
+        except SQLAlchemyError as exc:
+            raise driver_errors.source_error(exc, engine.url_of(config),
+                                             retry_unreachable=True) from None
+        finally:
+            source.dispose()
+        return _template_of(name, {c["name"]: field_types.of_sql_type(c["type"])
+                                   for c in columns})
 
     def fetch(self, request: FetchRequest) -> FetchResult:
         return FetchResult(chunks=self._chunks(request), filters_applied=True)

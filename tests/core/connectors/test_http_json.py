@@ -9,7 +9,7 @@ import time as clock
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,7 +21,13 @@ from sqlalchemy.orm import Session
 
 from core import errors, schemas, service
 from core.connectors import registry
-from core.connectors.base import AccountSpec, ConnectionInfo, FetchRequest, TransientError
+from core.connectors.base import (
+    AccountSpec,
+    ConnectionInfo,
+    FetchRequest,
+    SourceError,
+    TransientError,
+)
 from core.connectors.http_json import HttpJson, transport
 from core.db import Database
 from core.models import Connection, Template
@@ -73,6 +79,8 @@ class Api:
 
         def window(from_name: str = "date_from", to_name: str = "date_to",
                    fmt: str = "%Y-%m-%d") -> list[dict[str, Any]]:
+            if from_name not in query:  # no window: every record, as many APIs answer
+                return records(DAYS[0], DAYS[-1])
             return records(datetime.strptime(query[from_name], fmt).date(),
                            datetime.strptime(query[to_name], fmt).date())
 
@@ -100,8 +108,9 @@ class Api:
             rows, at = window(), int(query.get("at", "0"))
             extra = {}
             if at + 5 < len(rows):
-                next_url = (f"{self.url}/v1/link?date_from={query['date_from']}"
-                             f"&date_to={query['date_to']}&at={at + 5}")
+                window_query = "".join(f"{n}={query[n]}&" for n in ("date_from", "date_to")
+                                       if n in query)
+                next_url = f"{self.url}/v1/link?{window_query}at={at + 5}"
                 extra["Link"] = f'<{next_url}>; rel="next"'
             return ok(rows[at: at + 5], extra)
         if path == "/v1/limited":  # 429 twice, then the records
@@ -123,6 +132,10 @@ class Api:
             return ok(window())
         if path == "/v1/badjson":
             return 200, {"Content-Type": "application/json"}, b'{"data": [1, 2'
+        if path == "/v1/windowed":  # refuses a request without the window
+            if "date_from" not in query:
+                return 400, {}, b'{"error": "date_from is required"}'
+            return ok(window())
         if path == "/v1/renamed":
             return ok({"data": {"rows": window()}})
         return 404, {}, b"{}"
@@ -183,8 +196,9 @@ def test_page_numbers_bearer_token_and_a_custom_window_format(
                          pagination="page", page_size=4)
     template = own_template(session, connection.id, "records")
     types = {f.name: f.type for f in template.fields}
-    assert types == {"day": "date", "campaign.id": "integer", "campaign.name": "string",
-                     "clicks": "integer", "spend": "number", "tags": "string"}
+    # JSON numbers are numbers: 0.0 is written 0, so whole values in a sample prove nothing.
+    assert types == {"day": "date", "campaign.id": "number", "campaign.name": "string",
+                     "clicks": "number", "spend": "number", "tags": "string"}
     assert template.date_field == "day"
     api.seen.clear()
 
@@ -277,17 +291,29 @@ def test_a_429_until_a_date_is_waited_out_from_the_clock(
     assert sum(len(c) for c in chunks) == 6
 
 
-def test_the_sample_and_the_check_ask_for_days_up_to_the_clocks_today(api: Api) -> None:
-    source = HttpJson(clock=lambda: NOW)
-    connection = ConnectionInfo(id=1, datasource="http_json", secrets={}, config={
-        "base_url": api.url, "endpoint": "/v1/offset", "auth": "api_key_header",
-        "key_name": "X-Token", "token": TOKEN, "sample_days": 30})
+@pytest.mark.parametrize("today", [NOW, NOW + timedelta(days=3650)])
+def test_the_sample_and_the_check_do_not_depend_on_today(api: Api, today: datetime) -> None:
+    source = HttpJson(clock=lambda: today)
+    config = {"base_url": api.url, "endpoint": "/v1/offset", "auth": "api_key_header",
+              "key_name": "X-Token", "token": TOKEN, "pagination": "offset", "page_size": 4,
+              "sample_pages": 2}
+    connection = ConnectionInfo(id=1, datasource="http_json", secrets={}, config=config)
 
-    source.templates(connection)
+    [template] = source.templates(connection)
     source.check(connection)
 
-    assert [(q["date_from"], q["date_to"]) for _, q, _ in api.seen] == [
-        ("2026-10-30", "2026-11-28"), ("2026-11-27", "2026-11-28")]
+    assert template.date_field == "day"
+    # Two pages of the whole, then the check's first page; no window in any of them.
+    assert [q for _, q, _ in api.seen] == [
+        {"offset": "0", "limit": "4"}, {"offset": "4", "limit": "4"},
+        {"offset": "0", "limit": "4"}]
+
+    api.seen.clear()
+    windowed = ConnectionInfo(id=1, datasource="http_json", secrets={}, config={
+        **config, "sample_date_from": "2026-11-03", "sample_date_to": "2026-11-04"})
+    source.templates(windowed)
+    assert [(q["date_from"], q["date_to"], q["offset"]) for _, q, _ in api.seen] == [
+        ("2026-11-03", "2026-11-04", "0"), ("2026-11-03", "2026-11-04", "4")]
 
 
 def _request(session: Session, connection_id: int) -> FetchRequest:
@@ -387,6 +413,14 @@ def test_a_wrong_endpoint_is_refused_and_nothing_saved(db: Database, api: Api) -
     ({"base_url": "ftp://example.com"}, "config.base_url", "is not an http(s) URL"),
     ({"date_format": "%Y"}, "config.date_format", "must be a strftime format with the day"),
     ({"pagination": "scroll"}, "config.pagination", "must be one of none, page"),
+    ({"column_types": "rain=float"}, "config.column_types",
+     "'rain=float' is not name=type with a type among string, integer, number"),
+    ({"sample_date_from": "2016-02-30", "sample_date_to": "2016-03-01"},
+     "config.sample_date_from", "'2016-02-30' is not a date; write YYYY-MM-DD"),
+    ({"sample_date_from": "2016-02-01"}, "config.sample_date_to",
+     "is required with the other end of the sample window"),
+    ({"sample_date_from": "2016-02-02", "sample_date_to": "2016-02-01"},
+     "config.sample_date_from", "2016-02-02 is after sample_date_to 2016-02-01"),
 ])
 def test_bad_config_is_refused_and_nothing_saved(
         db: Database, config: dict[str, Any], field: str, message: str) -> None:
@@ -397,3 +431,62 @@ def test_bad_config_is_refused_and_nothing_saved(
                                                    "config": body})
     assert any(message in m for m in bad.value.for_field(field)), bad.value.problems
     assert connection_count(db) == before
+
+
+def test_link_pagination_asks_for_a_page_size_then_follows_the_links(
+        db: Database, session: Session, api: Api) -> None:
+    connection = connect(session, api, "/v1/link", auth="basic", username="ana",
+                         password=PASSWORD, pagination="link", page_size_param="limit",
+                         page_size=5)
+    api.seen.clear()
+
+    done, rows = load(db, session, template=own_template(session, connection.id, "records"),
+                      account_id=connection.accounts[0].id, fields=["day", "clicks"])
+
+    assert done.status == "succeeded", done.error
+    assert len(rows) == 6
+    first, following = (q for _, q, _ in api.seen)
+    assert (first["page"], first["limit"]) == ("1", "5")
+    assert "limit" not in following and following["at"] == "5"  # the Link header's URL
+
+
+def test_a_value_that_does_not_fit_its_field_names_the_field_and_value(
+        session: Session, api: Api) -> None:
+    connection = connect(session, api, "/v1/offset", auth="api_key_header",
+                         key_name="X-Token", token=TOKEN)
+    request = _request(session, connection.id)
+    fields = tuple(replace(f, type="integer") if f.name == "clicks" else
+                   replace(f, type="boolean") if f.name == "spend" else f
+                   for f in request.template.fields)
+    template = replace(request.template, fields=fields)
+
+    with pytest.raises(SourceError) as failed:
+        list(registry.get("http_json").fetch(replace(
+            request, template=template, fields=("day", "spend"))).chunks)
+
+    assert str(failed.value).startswith(
+        "field spend is boolean but the source sent 3.0 (the record of 2026-11-03): not true "
+        "or false; correct its type in the connection's column_types")
+
+
+def test_column_types_naming_a_field_the_records_lack_is_refused(db: Database, api: Api
+                                                                 ) -> None:
+    with pytest.raises(errors.Conflict) as refused, db.session() as s:
+        connect(s, api, "/v1/offset", auth="api_key_header", key_name="X-Token", token=TOKEN,
+                column_types="rain=number, clicks=integer")
+    assert ("column_types names rain, not in the sampled records; their fields: day, "
+            "campaign.id, campaign.name, clicks, spend, tags") in str(refused.value)
+
+
+def test_an_api_that_needs_a_window_is_sampled_in_the_window_given(db: Database, api: Api
+                                                                   ) -> None:
+    with pytest.raises(errors.Conflict) as refused, db.session() as s:
+        connect(s, api, "/v1/windowed")
+    assert "refused the request with HTTP 400" in str(refused.value)
+    assert str(refused.value).endswith("; if the API needs a window, give sample_date_from "
+                                       "and sample_date_to")
+
+    with db.session() as s:
+        made = connect(s, api, "/v1/windowed", sample_date_from="2026-11-02",
+                       sample_date_to="2026-11-03")
+        assert own_template(s, made.id, "records").date_field == "day"

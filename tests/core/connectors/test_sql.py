@@ -335,6 +335,6 @@ def test_a_table_dropped_after_discovery_fails_the_run_with_a_clear_error(
                    fields=["day", "clicks"])
 
     assert done.status == "failed"
-    assert done.error is not None and "table or column missing" in done.error
+    assert done.error is not None and "schema changed: the source no longer has" in done.error
     assert "ad_stats" in done.error
     assert "refresh the connection's templates" in done.error
