@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 
+from core.connectors import sandbox
 from core.connectors.base import SourceError, TransientError
 
 MAX_RETRY_AFTER = 300.0
@@ -72,7 +73,8 @@ def get(config: Mapping[str, Any], url: str, params: Mapping[str, Any], *,
     headers = _headers(config)
     for attempt in range(retries + 1):
         try:
-            response = _send(url, headers, timeout)
+            response = _send(url, headers, timeout, {str(config[k]) for k in (
+                "token", "password") if config.get(k)})
         except TimeoutError:
             raise TransientError(f"{shown} did not answer within {timeout:g}s") from None
         except urllib.error.URLError as exc:
@@ -127,11 +129,48 @@ def _headers(config: Mapping[str, Any]) -> dict[str, str]:
     return headers
 
 
-def _send(url: str, headers: Mapping[str, str], timeout: float) -> Response:
-    """GET `url`; an HTTP error status is an answer too, not an exception."""
+class _CredentialsStayHome(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only to an allowed host, and to another origin (scheme, host, port)
+    without the credentials: urllib would send the Authorization header (or an API key
+    header) on to whatever host the source redirects to."""
+
+    def __init__(self, credential_headers: set[str], secrets: set[str]) -> None:
+        self.credential_headers = {h.lower() for h in credential_headers}
+        self.secrets = {v for v in secrets if v}
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
+                         headers: Any, newurl: str) -> urllib.request.Request | None:
+        target = urlsplit(newurl)
+        sandbox.check_http(target.hostname or "")
+        elsewhere = _origin(newurl) != _origin(req.full_url)
+        if elsewhere and target.query:  # a key the source put back into the new URL stays
+            kept = [(k, v) for k, v in parse_qsl(target.query, keep_blank_values=True)
+                    if v not in self.secrets]
+            newurl = target._replace(query=urlencode(kept)).geturl()
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and elsewhere:
+            for name in list(new.headers):
+                if name.lower() in self.credential_headers:
+                    del new.headers[name]
+        return new
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port
+
+
+def _send(url: str, headers: Mapping[str, str], timeout: float,
+          secrets: set[str] | None = None) -> Response:
+    """GET `url`; an HTTP error status is an answer too, not an exception. Redirects are
+    followed without the credentials to another origin (`secrets`: the values of query
+    parameters that carry a key)."""
+    sandbox.check_http(urlsplit(url).hostname or "")
     request = urllib.request.Request(url, headers=dict(headers), method="GET")
+    credentials = {h for h in headers if h not in ("Accept", "User-Agent")}
+    opener = urllib.request.build_opener(_CredentialsStayHome(credentials, secrets or set()))
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:
+        with opener.open(request, timeout=timeout) as answer:
             return Response(answer.status, dict(answer.headers.items()), answer.read(),
                             answer.url)
     except urllib.error.HTTPError as error:
