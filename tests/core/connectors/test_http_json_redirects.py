@@ -28,7 +28,7 @@ class Seen(list[tuple[str, dict[str, str]]]):
 
 def serve(seen: Seen, redirect_to: list[str]) -> Iterator[str]:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             seen.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
             if redirect_to and self.path.startswith("/start"):
                 self.send_response(302)
