@@ -16,13 +16,25 @@ from typing import Any
 import pandas as pd
 
 from core import filters
-from core.connectors.base import FetchRequest, FieldSpec, FieldType, Filter
+from core.connectors.base import FIELD_TYPES, FetchRequest, FieldSpec, FieldType, Filter
 
 DERIVED_DATE_SUFFIX = "__date"
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _ISO_DATETIME = re.compile(
     r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
 _PREFERRED_DATE_NAMES = ("date", "day", "event_date", "report_date", "created_at", "timestamp")
+
+
+def column_types(text: str) -> dict[str, str]:
+    """`"amount=number, day=date"` as a mapping; ValueError naming the bad part."""
+    out: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, type_ = (s.strip() for s in part.partition("="))
+        if not sep or not name or type_ not in FIELD_TYPES:
+            raise ValueError(f"{part!r} is not name=type with a type among "
+                             f"{', '.join(FIELD_TYPES)}")
+        out[name] = type_
+    return out
 
 
 def type_of_values(values: Iterable[Any]) -> FieldType:

@@ -64,6 +64,18 @@ def _account_out(account: Account) -> schemas.AccountOut:
                               external_id=account.external_id, name=account.name)
 
 
+def checked_config(connector: Any, given: dict[str, Any]) -> tuple[dict[str, Any],
+                                                                  list[errors.Problem]]:
+    """A connection's settings with defaults filled in, and every problem with them: the
+    schema's, then those a flat schema cannot express (a URL's shape, settings that go
+    together)."""
+    config, problems = validate_options(connector.config_schema, given, "config")
+    validate_config = getattr(connector, "validate_config", None)
+    if validate_config is not None and not problems:
+        problems = [*problems, *validate_config(config)]
+    return config, problems
+
+
 def create_connection(*, session: Session, data: schemas.ConnectionCreate | dict[str, Any],
                       now: datetime | None = None) -> schemas.ConnectionOut:
     """Save a connection (secrets encrypted), then load its accounts and templates."""
@@ -75,12 +87,8 @@ def create_connection(*, session: Session, data: schemas.ConnectionCreate | dict
         problems.append(errors.Problem("title", "must not be empty; name the connection"))
     if body.max_concurrent_runs < 1:
         problems.append(errors.Problem("max_concurrent_runs", "must be 1 or more"))
-    config, config_problems = validate_options(connector.config_schema, body.config, "config")
+    config, config_problems = checked_config(connector, body.config)
     problems += config_problems
-    validate_config = getattr(connector, "validate_config", None)
-    if validate_config is not None and not config_problems:
-        # Checks a flat schema cannot express (a URL's shape, settings that go together).
-        problems += validate_config(config)
     if problems:
         raise errors.Invalid(problems)
     secret_keys = secret_names(connector.config_schema)

@@ -17,7 +17,6 @@ from core.connectors.base import (
     SourceError,
     TransientError,
     secret_names,
-    validate_options,
 )
 from core.db import database_of
 from core.errors import Problem
@@ -59,11 +58,8 @@ def update_connection(*, session: Session, connection_id: int,
                 merged.pop(name, None)  # back to its default
             else:
                 merged[name] = value
-        config, config_problems = validate_options(schema, merged, "config")
+        config, config_problems = catalog.checked_config(connector, merged)
         problems += config_problems
-        validate_config = getattr(connector, "validate_config", None)
-        if validate_config is not None and not config_problems:
-            problems += validate_config(config)
     if problems:
         raise errors.Invalid(problems)
     changed = config != current

@@ -65,7 +65,7 @@ class Files:
             problems.append(Problem("config.account_column",
                                     "is required when accounts is column"))
         try:
-            schema.column_types(str(config.get("column_types") or ""))
+            shaping.column_types(str(config.get("column_types") or ""))
         except ValueError as exc:
             problems.append(Problem("config.column_types", str(exc)))
         return problems

@@ -12,26 +12,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from core.connectors import sandbox
-from core.connectors.base import FIELD_TYPES, SourceError
+from core.connectors import sandbox, shaping
+from core.connectors.base import SourceError
 from core.connectors.files import read
 
 SAMPLE_ROWS = 2_000
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "json",
             ".ndjson": "json", ".json": "json"}
 FORMATS = {"csv": "csv", "parquet": "parquet", "jsonl": "json"}
-
-
-def column_types(text: str) -> dict[str, str]:
-    """`"amount=number, day=date"` as a mapping; ValueError naming the bad part."""
-    out: dict[str, str] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        name, sep, type_ = (s.strip() for s in part.partition("="))
-        if not sep or not name or type_ not in FIELD_TYPES:
-            raise ValueError(f"{part!r} is not name=type with a type among "
-                             f"{', '.join(FIELD_TYPES)}")
-        out[name] = type_
-    return out
 
 
 def root(path: str) -> Path:
@@ -80,7 +68,7 @@ def open_dataset(config: Mapping[str, Any], files: list[Path]
         dataset = ds.dataset([str(f) for f in files], format=SUFFIXES[files[0].suffix.lower()])
     except (pa.ArrowInvalid, OSError) as exc:
         raise SourceError(f"cannot read {files[0]}: {exc}") from None
-    return dataset, column_types(str(config.get("column_types") or ""))
+    return dataset, shaping.column_types(str(config.get("column_types") or ""))
 
 
 def flat_names(arrow_schema: pa.Schema) -> dict[str, pa.DataType]:

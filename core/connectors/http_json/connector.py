@@ -153,7 +153,7 @@ class HttpJson:
             problems.append(Problem("config.date_format", "must be a strftime format with the "
                                     "day in it, e.g. %Y-%m-%d"))
         try:
-            learn.column_types(str(config.get("column_types") or ""))
+            shaping.column_types(str(config.get("column_types") or ""))
         except ValueError as exc:
             problems.append(Problem("config.column_types", str(exc)))
         problems += _sample_window_problems(config)
@@ -198,7 +198,7 @@ class HttpJson:
                               "give sample_date_from and sample_date_to, a window in which "
                               "the API has records")
         names = list(dict.fromkeys(k for record in sample for k in record))
-        types = learn.field_types(sample, learn.column_types(
+        types = learn.field_types(sample, shaping.column_types(
             str(config.get("column_types") or "")))
         wanted = config.get("date_field") or None
         if wanted and types.get(wanted) not in ("date", "datetime"):

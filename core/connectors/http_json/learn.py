@@ -8,20 +8,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from core.connectors import shaping
-from core.connectors.base import FIELD_TYPES, SourceError
+from core.connectors.base import SourceError
 from core.connectors.http_json import typed
-
-
-def column_types(text: str) -> dict[str, str]:
-    """`"amount=number, day=date"` as a mapping; ValueError naming the bad part."""
-    out: dict[str, str] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        name, sep, type_ = (s.strip() for s in part.partition("="))
-        if not sep or not name or type_ not in FIELD_TYPES:
-            raise ValueError(f"{part!r} is not name=type with a type among "
-                             f"{', '.join(FIELD_TYPES)}")
-        out[name] = type_
-    return out
 
 
 def field_types(sample: Sequence[Mapping[str, Any]], overrides: Mapping[str, str]
