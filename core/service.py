@@ -71,13 +71,14 @@ from core.services.runs import (
     run_extract,
     run_window,
 )
-from core.services.workers import schedule_firer
+from core.services.workers import ExecutorState, executor_state, schedule_firer
 from core.worker import Worker, start_embedded, stop_embedded
 
 __all__ = [
     "Anomaly",
     "Coverage",
     "Database",
+    "ExecutorState",
     "Headline",
     "HistoryQuery",
     "Worker",
@@ -96,6 +97,7 @@ __all__ = [
     "day_timeline",
     "default_query",
     "delete_extract",
+    "executor_state",
     "extract_titles",
     "failure_groups",
     "fill_gaps",
