@@ -3,6 +3,7 @@ dispatchers (`python -m core.worker`, EXECUTOR=celery) on the real RabbitMQ and 
 
 from __future__ import annotations
 
+import time
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -172,3 +173,88 @@ def test_a_celery_worker_killed_mid_run_the_run_is_redelivered_and_finishes_on_t
     rows = window_rows(db, table, extract_id)
     assert len(rows) == len({(str(d), n) for d, n, _ in rows}) == days * ROWS
     assert {r for *_, r in rows} == {run_id}
+
+
+def lease_holder(db: Database) -> str | None:
+    with db.session() as session:
+        return service.schedule_firer(session=session, now=utcnow())
+
+
+def test_the_dispatcher_killed_another_takes_the_lease_and_no_run_is_dispatched_twice(
+        cluster: Cluster) -> None:
+    db = cluster.db
+    today = utcnow().date()
+    with db.session() as session:
+        connection_id = slow_connection(session, seconds=0.3, cap=2)
+        extracts = [slow_extract(session, connection_id) for _ in range(4)]
+    run_ids = [queue_run(db, extract_id, today - timedelta(days=day), today - timedelta(days=day))
+               for extract_id, _ in extracts for day in range(1, 6)]
+    cluster.celery_worker("w1", concurrency=2)
+    first = cluster.dispatcher("first")
+    wait_for(lambda: lease_holder(db), timeout=30, why="for the first dispatcher to take the lease")
+    second = cluster.dispatcher("second")
+    wait_for(lambda: "started" in cluster.log("second"), timeout=60)
+    wait_for(lambda: sum(s == "succeeded" for s in statuses(db, *run_ids)) >= 4, timeout=60)
+    first_id = lease_holder(db)
+    assert first_id is not None and int(first_id.split(":")[1]) == first.pid
+
+    cluster.kill(first)
+    assert statuses(db, *run_ids).count("succeeded") < len(run_ids)  # killed mid-way
+
+    wait_for(lambda: set(statuses(db, *run_ids)) == {"succeeded"}, timeout=120, every=0.5,
+             why=f"for the rest of the runs: {statuses(db, *run_ids)}")
+    for run in runs(db, *run_ids):
+        dispatched = [line for line in run.log if "dispatched to" in line["message"]]
+        assert (len(dispatched), run.attempts, len(started_lines(run))) == (1, 1, 1), run.log
+    def new_holder() -> str | None:
+        holder = lease_holder(db)
+        return holder if holder != first_id else None
+
+    took_over = wait_for(new_holder, timeout=60, why="for the second to take the lease")
+    assert int(took_over.split(":")[1]) == second.pid
+
+
+def cancel(db: Database, run_id: int) -> None:
+    with db.session() as session:
+        service.cancel_run(session=session, run_id=run_id)
+
+
+def running_with_a_chunk_in(db: Database, run_id: int) -> bool:
+    [run] = runs(db, run_id)
+    return run.status == "running" and bool(started_lines(run))
+
+
+@pytest.mark.parametrize("seconds", [0.5, 600.0], ids=["between-chunks", "stuck-in-a-chunk"])
+def test_a_cancelled_celery_run_stops_within_seconds_and_the_window_stays_as_it_was(
+        cluster: Cluster, seconds: float) -> None:
+    """Between chunks the run stops by itself; a run stuck inside one chunk (a source that
+    never answers) has its task terminated CANCEL_GRACE seconds after the cancel."""
+    db = cluster.db
+    cluster.extra_env["EXTRACTS_CANCEL_GRACE"] = "2"
+    days = 30
+    connection_id, extract_id, table, first, last, old = loaded_window(db, days)
+    before = sorted(window_rows(db, table, extract_id))
+    set_seconds(db, connection_id, seconds)
+    worker = cluster.celery_worker("w1", concurrency=1)
+    cluster.dispatcher()
+    run_id = queue_run(db, extract_id, first, last)
+    wait_for(lambda: running_with_a_chunk_in(db, run_id), timeout=60)
+
+    cancel(db, run_id)
+    asked = time.monotonic()
+    wait_for(lambda: statuses(db, run_id) == ["cancelled"], timeout=30, every=0.1,
+             why=f"for the cancel: {statuses(db, run_id)}\n{cluster.log('dispatcher')}")
+    took = time.monotonic() - asked
+    assert took < 12, took
+
+    [run] = runs(db, run_id)
+    assert run.error is not None and run.error.startswith("cancelled: by request"), run.error
+    if seconds > 60:
+        assert "its task was terminated after 2 s" in run.error
+    assert sorted(window_rows(db, table, extract_id)) == before
+    assert {r for *_, r in before} == {old}
+    with db.session() as session:
+        extract = service.get_extract(session=session, extract_id=extract_id)
+        assert extract.status != "syncing"
+    assert worker.poll() is None  # the worker lives on (a new pool process if one was killed)
+    print(f"cancel to cancelled: {took:.1f} s")
