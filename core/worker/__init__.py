@@ -49,6 +49,10 @@ HEARTBEAT_EVERY = timedelta(seconds=10)
 RECOVER_EVERY = timedelta(seconds=15)
 SYNC_EVERY = timedelta(seconds=2)  # schedule changes reach APScheduler within this (+ a tick)
 TICK_SECONDS = 0.5
+# A dispatcher learns that a Celery worker's slot came free only by looking: it looks more
+# often (a few small queries each time), or runs shorter than a tick would leave slots idle.
+CELERY_TICK_SECONDS = 0.1
+CANCEL_CHECK_EVERY = timedelta(seconds=1)
 STOP_WAIT_SECONDS = 5.0  # after the grace, runs told to stop roll back within this
 
 
@@ -99,14 +103,14 @@ class Worker:
         if self._is_due("recover", now):
             recovery.recover_stale_runs(self.db, now)
             recovery.requeue_lost_dispatches(self.db, now)
-        if self.celery is not None:
+        if self.celery is not None and self._is_due("cancel", now):
             self.celery.stop_cancelled(now)
         if self.run_queue and not self.jobs.is_firing():  # firing on time goes first
             self.dispatch(now)
 
     def _is_due(self, what: str, now: datetime) -> bool:
         every = {"sync": SYNC_EVERY, "heartbeat": HEARTBEAT_EVERY,
-                 "recover": RECOVER_EVERY}[what]
+                 "recover": RECOVER_EVERY, "cancel": CANCEL_CHECK_EVERY}[what]
         if now < self._due.get(what, datetime.min.replace(tzinfo=UTC)):
             return False
         self._due[what] = now + every
@@ -210,7 +214,7 @@ class Worker:
                 self.tick(self.clock())
             except Exception as exc:
                 self._loop_failed(exc)
-            self._wake.wait(TICK_SECONDS)
+            self._wake.wait(TICK_SECONDS if self.celery is None else CELERY_TICK_SECONDS)
             self._wake.clear()
 
     def _loop_failed(self, exc: Exception) -> None:

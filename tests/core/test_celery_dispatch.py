@@ -232,3 +232,33 @@ def test_the_worker_in_celery_mode_dispatches_and_executes_nothing_itself(
 def test_the_sidebar_state_of_the_local_executor(pg_db: Database) -> None:
     with pg_db.session() as session:
         assert service.executor_state(session=session) == service.ExecutorState("local")
+
+
+def test_the_sidebar_shows_the_executor_and_the_live_celery_workers(
+        celery_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    import streamlit as st
+
+    from dashboard import navigation
+    from tests.dashboard.conftest import open_page
+
+    settings = celery_db.settings
+    for name, value in {"VAR_DIR": str(settings.var_dir), "SECRET_KEY": settings.secret_key,
+                        "DATABASE_URL": settings.database_url,
+                        "WAREHOUSE_URL": settings.warehouse_url, "EXECUTOR": "celery",
+                        "BROKER_URL": settings.broker_url, "EMBEDDED_WORKER": "false",
+                        "CELERY_QUEUE": settings.celery_queue}.items():
+        monkeypatch.setenv(f"EXTRACTS_{name}", value)
+    now = utcnow()
+    celery_executor.register_worker(celery_db, "w1@host", 2, now)
+    celery_executor.register_worker(celery_db, "w2@host", 3, now)
+    celery_executor.register_worker(celery_db, "gone@host", 4, now - timedelta(minutes=5))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    try:
+        at = open_page(navigation.EXTRACTS)
+    finally:
+        st.cache_resource.clear()
+        st.cache_data.clear()
+
+    captions = [c.value for c in at.sidebar.caption]
+    assert "Runs execute on Celery: 2 live Celery workers, 5 slots." in captions, captions
