@@ -94,10 +94,11 @@ class Cluster:
 
     def celery_worker(self, name: str, concurrency: int = 2,
                       app: str = "tests.core.celery_test_app") -> subprocess.Popen[bytes]:
-        """A Celery worker as the README starts one; returns once it is registered."""
+        """A Celery worker as the README starts one; returns once it is registered. Its
+        name carries the queue's: tests running at once never share a node name."""
         process = self._start(name, [
             sys.executable, "-m", "celery", "-A", app, "worker", "--pool=prefork",
-            f"--concurrency={concurrency}", "-n", f"{name}@%h", "--without-gossip",
+            f"--concurrency={concurrency}", "-n", f"{name}.{self.queue}@%h", "--without-gossip",
             "--without-mingle", "--without-heartbeat", "--loglevel=INFO"])
         wait_for(lambda: self.registered(name) or process.poll() is not None, timeout=90,
                  why=f"for Celery worker {name} to register")
@@ -108,7 +109,7 @@ class Cluster:
         from core.models import CeleryWorker
 
         with self.db.session() as session:
-            return any(w.name.startswith(f"{name}@") for w in
+            return any(w.name.startswith(f"{name}.{self.queue}@") for w in
                        session.query(CeleryWorker).all())
 
     def dispatcher(self, label: str = "dispatcher") -> subprocess.Popen[bytes]:
