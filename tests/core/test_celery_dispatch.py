@@ -262,3 +262,32 @@ def test_the_sidebar_shows_the_executor_and_the_live_celery_workers(
 
     captions = [c.value for c in at.sidebar.caption]
     assert "Runs execute on Celery: 2 live Celery workers, 5 slots." in captions, captions
+
+
+def test_a_transient_failure_goes_back_to_the_queue_with_a_not_before_time_not_to_celery(
+        celery_db: Database, queue: str) -> None:
+    db = celery_db
+    with db.session() as session:
+        connection = service.create_connection(session=session, data={
+            "datasource": "sample_ads", "title": "Flaky", "config": {"failure_rate": 1.0}})
+        extract = make_extract(session, accounts=[connection.accounts[0].id])
+        [run] = service.run_extract(session=session, extract_id=extract.id,
+                                    date_from=NOW.date(), date_to=NOW.date(), now=NOW)
+    now = utcnow()
+    celery_executor.register_worker(db, "w1@host", 1, now)
+    assert executor(db).dispatch(now) == [run.id]
+    [token] = tokens(db, [run.id])
+    messages(queue)
+
+    assert celery_executor.execute_delivered(db, run.id, token, "run-1") == "queued"
+    with db.session() as session:
+        again = session.get(Run, run.id)
+        assert again is not None
+        assert (again.status, again.attempts, again.claim_token) == ("queued", 1, None)
+        not_before = again.queued_at
+    delay = timedelta(seconds=db.settings.retry_base_delay)
+    assert not_before >= now + delay - timedelta(seconds=1)
+    assert executor(db).dispatch(not_before - timedelta(seconds=1)) == []  # not yet due
+    assert messages(queue) == []  # no countdown message waits in the broker either
+    celery_executor.register_worker(db, "w1@host", 1, not_before)
+    assert executor(db).dispatch(not_before) == [run.id]
