@@ -141,6 +141,7 @@ def executor_processes(db: Database, env: dict[str, str], celery_workers: int,
                        concurrency: int) -> Iterator[None]:
     """The local worker, or a dispatcher and `celery_workers` Celery workers (registered)."""
     if env["EXTRACTS_EXECUTOR"] == "local":
+        celery_workers = 0
         processes = [_start([sys.executable, "-m", "bench.bench_celery", "--serve-local"], env)]
     else:
         processes = [_start([sys.executable, "-m", "core.worker"], env)] + [
