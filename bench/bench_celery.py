@@ -240,6 +240,7 @@ def main() -> None:
     parser.add_argument("--latency-runs", type=int, default=30)
     parser.add_argument("--cpu-runs", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--cpu-only", action="store_true", help="only the CPU-bound part")
     parser.add_argument("--serve-local", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_local:
@@ -251,7 +252,7 @@ def main() -> None:
     results: list[Result] = []
     for round_no in range(args.rounds):
         order = ["local", "celery"] if round_no % 2 == 0 else ["celery", "local"]
-        for executor in order:
+        for executor in [] if args.cpu_only else order:
             results.append(empty_runs(executor, args.runs, args.latency_runs))
             _print(results[-1])
         for workers in ([1, 2] if round_no % 2 == 0 else [2, 1]):
@@ -261,6 +262,8 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- |")
     for name in ("local", "celery"):
         mine = [r for r in results if r.contender == name]
+        if not mine:
+            continue
         latencies = [ms for r in mine for ms in r.latency_ms]
         print(f"| {name} | {args.runs} | "
               f"{statistics.median(r.per_second for r in mine):.1f} | "
