@@ -102,6 +102,12 @@ def test_celery_with_sqlite_metadata_is_refused_at_start_with_what_to_set(
     assert "EXTRACTS_EXECUTOR=celery needs PostgreSQL metadata" in done.stdout
     assert "EXTRACTS_DATABASE_URL=postgresql+psycopg://" in done.stdout
     assert not (tmp_path / "extracts.db").exists()  # refused before touching anything
+    celery = subprocess.run([sys.executable, "-m", "celery", "-A", "core.celery_app", "worker",
+                             "--concurrency=1", "--without-mingle", "--without-gossip"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert celery.returncode != 0
+    assert "EXTRACTS_EXECUTOR=celery needs PostgreSQL metadata" in celery.stderr
+    assert not (tmp_path / "extracts.db").exists()
 
 
 def test_dispatch_waits_for_live_workers_and_fills_only_their_slots_within_the_caps(
@@ -291,3 +297,33 @@ def test_a_transient_failure_goes_back_to_the_queue_with_a_not_before_time_not_t
     assert messages(queue) == []  # no countdown message waits in the broker either
     celery_executor.register_worker(db, "w1@host", 1, not_before)
     assert executor(db).dispatch(not_before) == [run.id]
+
+
+def test_a_celery_run_past_run_timeout_is_stopped_and_ended_cancelled_once_its_worker_is_gone(
+        celery_db: Database, queue: str) -> None:
+    db = with_settings(celery_db, run_timeout=60, cancel_grace=0)
+    [run_id] = queued_runs(db, 1)
+    now = utcnow()
+    with db.session() as session:
+        run = session.get(Run, run_id)
+        assert run is not None
+        run.status, run.attempts, run.claim_token = "running", 1, "t" * 32
+        run.worker_id = f"elsewhere:4242:{celery_executor.task_id(run_id, 'x' * 32)}"
+        run.started_at, run.heartbeat_at = now - timedelta(seconds=61), now
+    worker = Worker(db, fire_schedules=False)
+
+    with liveness.holding(db, run_id):  # its worker lives: it is asked to stop, not ended
+        worker.tick(now)
+        status, log = status_of(db, run_id)
+        assert status == "running"
+        assert any(line.startswith("timed out after 60 s") for line in log), log
+    worker._due.pop("cancel")
+    worker.tick(now + timedelta(seconds=1))  # its worker is gone (terminated)
+
+    status, log = status_of(db, run_id)
+    assert status == "cancelled"
+    with db.session() as session:
+        run = session.get(Run, run_id)
+        assert run is not None and run.claim_token is None
+        assert run.error == ("cancelled: timed out (RUN_TIMEOUT); its task was terminated "
+                             "after 0 s; the window's data was left as it was")
