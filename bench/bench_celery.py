@@ -51,6 +51,8 @@ class Result:
     seconds: float
     latency_ms: list[float]
     load: tuple[float, float]
+    mean_run_s: float = 0.0  # a run's own duration, start to finish
+    busy: float = 0.0  # the share of the slots' time spent inside runs
 
     @property
     def per_second(self) -> float:
@@ -217,8 +219,13 @@ def cpu_runs(celery_workers: int, runs: int) -> Result:
             done = _wait_done(db, run_ids, rows=5)
         first = min(r.started_at for r in done if r.started_at)
         last = max(r.finished_at for r in done if r.finished_at)
-        return Result(f"cpu x{celery_workers}", runs, (last - first).total_seconds(), [],
-                      (load_before, os.getloadavg()[0]))
+        seconds = (last - first).total_seconds()
+        durations = [r.duration_seconds or 0.0 for r in done]
+        # A run takes CPU_SECONDS of CPU: much longer runs mean the machine's cores were
+        # busy with other work; idle slots (busy < 1) mean the dispatch kept them waiting.
+        return Result(f"cpu x{celery_workers}", runs, seconds, [],
+                      (load_before, os.getloadavg()[0]), statistics.mean(durations),
+                      sum(durations) / (seconds * celery_workers))
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -278,8 +285,10 @@ def main() -> None:
 def _print(result: Result) -> None:
     latency = (f", latency p50 {_pct(result.latency_ms, 0.5):.0f} ms p95 "
                f"{_pct(result.latency_ms, 0.95):.0f} ms" if result.latency_ms else "")
+    runs = (f", a run {result.mean_run_s:.2f} s (of 1.0 s CPU), slots busy "
+            f"{result.busy:.0%}" if result.mean_run_s else "")
     print(f"{result.contender}: {result.runs} runs in {result.seconds:.2f} s "
-          f"({result.per_second:.1f}/s){latency}; load {result.load[0]:.1f} -> "
+          f"({result.per_second:.2f}/s){latency}{runs}; load {result.load[0]:.1f} -> "
           f"{result.load[1]:.1f}", flush=True)
 
 
