@@ -3,6 +3,8 @@ dispatchers (`python -m core.worker`, EXECUTOR=celery) on the real RabbitMQ and 
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -258,3 +260,32 @@ def test_a_cancelled_celery_run_stops_within_seconds_and_the_window_stays_as_it_
         assert extract.status != "syncing"
     assert worker.poll() is None  # the worker lives on (a new pool process if one was killed)
     print(f"cancel to cancelled: {took:.1f} s")
+
+
+def test_a_pool_process_killed_mid_run_its_worker_gives_the_task_back_and_the_run_finishes(
+        cluster: Cluster) -> None:
+    """Only the pool process dies (out of memory, a crash in a driver): the Celery worker
+    rejects the message back to the queue (task_reject_on_worker_lost) and a copy takes the
+    run over."""
+    db = cluster.db
+    days = 8
+    connection_id, extract_id, table, first, last, old = loaded_window(db, days)
+    set_seconds(db, connection_id, 0.5)
+    worker = cluster.celery_worker("w1", concurrency=1)
+    cluster.dispatcher()
+    run_id = queue_run(db, extract_id, first, last)
+    run = wait_for(lambda: running_with_a_chunk_in(db, run_id) and runs(db, run_id)[0],
+                   timeout=60)
+    pool_process = pid_of(run)
+    assert psutil.Process(pool_process).ppid() == worker.pid
+    os.kill(pool_process, signal.SIGKILL)
+    assert {r for *_, r in window_rows(db, table, extract_id)} == {old}
+
+    wait_for(lambda: statuses(db, run_id) == ["succeeded"], timeout=90, every=0.2,
+             why=f"for the run given back: {statuses(db, run_id)}\n{cluster.log('w1')}")
+    [done] = runs(db, run_id)
+    assert done.attempts == 2 and pid_of(done) != pool_process
+    rows = window_rows(db, table, extract_id)
+    assert len(rows) == len({(str(d), n) for d, n, _ in rows}) == days * ROWS
+    assert {r for *_, r in rows} == {run_id}
+    assert worker.poll() is None
