@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import exists, func, select, text, update
 from sqlalchemy.orm import Session, aliased
 
 from core import run_log, runner
@@ -23,6 +23,7 @@ from core.vocabulary import BUSY_RUN_STATUSES, LogLevel, RunStatus
 from core.worker import guarded
 
 TIMED_OUT = "timed out"
+DISPATCH_LOCK = 7_420_117  # any constant; names the dispatchers' advisory lock
 
 
 def claim_next(db: Database, worker_id: str, now: datetime, *,
@@ -63,8 +64,12 @@ def dispatch_next(db: Database, now: datetime, *, slots: int, queue: str
     most `slots` runs dispatched or running in all (the live Celery workers' slots). The
     run is not started: the task that carries it starts it, if it still carries `token`.
     `heartbeat_at` says when it was dispatched (see recovery.requeue_lost_dispatches).
+    Dispatchers take turns (a transaction-scoped advisory lock), so that several of them
+    never count the same free slot twice.
     """
     with db.session() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": DISPATCH_LOCK})
         busy = session.scalar(select(func.count()).select_from(Run).where(
             Run.status.in_(BUSY_RUN_STATUSES))) or 0
         if busy >= slots:

@@ -327,3 +327,20 @@ def test_a_celery_run_past_run_timeout_is_stopped_and_ended_cancelled_once_its_w
         assert run is not None and run.claim_token is None
         assert run.error == ("cancelled: timed out (RUN_TIMEOUT); its task was terminated "
                              "after 0 s; the window's data was left as it was")
+
+
+def test_dispatchers_asking_at_once_never_fill_one_free_slot_twice(
+        celery_db: Database, queue: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+    from functools import partial
+
+    from core.worker import run_queue
+
+    db = celery_db
+    ids = queued_runs(db, 8, cap=8)
+    for slots in range(1, 5):  # one free slot each time, eight dispatchers asking at once
+        with ThreadPoolExecutor(8) as pool:
+            ask = partial(run_queue.dispatch_next, db, slots=slots, queue=queue)
+            taken = [t for t in pool.map(ask, [utcnow()] * 8) if t]
+        assert len(taken) == 1, taken
+    assert [status_of(db, i)[0] for i in ids].count("dispatched") == 4
