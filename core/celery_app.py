@@ -23,6 +23,7 @@ from typing import Any
 from celery import Celery, bootsteps
 from kombu import Exchange, Queue
 
+from core import errors
 from core.config import Settings, get_settings
 from core.db import Database, open_database
 from core.worker import celery_executor
@@ -70,7 +71,11 @@ app = Celery("extracts")
 
 @app.on_configure.connect
 def _configure(sender: Celery, **_: Any) -> None:
-    sender.conf.update(celery_config(get_settings()))
+    try:
+        settings = get_settings()
+    except errors.Invalid as exc:  # e.g. EXECUTOR=celery with SQLite: refuse to start
+        raise SystemExit(f"cannot start: {exc}") from None
+    sender.conf.update(celery_config(settings))
 
 
 _DATABASES: dict[int, Database] = {}
