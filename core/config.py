@@ -18,6 +18,7 @@ from core import errors
 from core.vocabulary import Role
 
 PREFIX = "EXTRACTS_"
+EXECUTORS = ("local", "celery")
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,20 @@ def _hosts(text: str) -> frozenset[str]:
     return frozenset(part.strip().lower() for part in text.split(",") if part.strip())
 
 
+def _executor(text: str) -> str:
+    value = text.strip().lower()
+    if value not in EXECUTORS:
+        raise ValueError(f"must be one of {', '.join(EXECUTORS)}")
+    return value
+
+
+def _queue_name(text: str) -> str:
+    value = text.strip()
+    if not value or len(value) > 200 or not all(c.isalnum() or c in "._-" for c in value):
+        raise ValueError("must be 1 to 200 letters, digits, '.', '_' or '-'")
+    return value
+
+
 def _bool(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
@@ -106,8 +121,9 @@ SETTINGS: tuple[Setting, ...] = (
             _positive_int),
     Setting("AUTO_PAUSE_AFTER", "5",
             "Consecutive failed runs after which an extract is paused.", _positive_int),
-    Setting("RUN_TIMEOUT", "7200", "Seconds after which a running run is cancelled as timed out.",
-            _positive_int),
+    Setting("RUN_TIMEOUT", "7200",
+            "Seconds after which a running run is cancelled as timed out (with Celery, keep "
+            "RabbitMQ's `consumer_timeout` longer).", _positive_int),
     Setting("BUSY_TIMEOUT", "30",
             "Seconds a write waits for another's lock (SQLite's write lock; PostgreSQL's "
             "`lock_timeout`); a run still waiting then is retried later.", _positive_int),
@@ -141,6 +157,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAX_REQUEST_BYTES", "1048576",
             "Largest API request body in bytes; a larger one is refused with 413.",
             _positive_int),
+    Setting("EXECUTOR", "local",
+            "Where runs execute: `local` (the worker's own threads) or `celery` (Celery "
+            "workers on any number of machines; needs PostgreSQL metadata).", _executor),
+    Setting("BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//",
+            "The Celery broker (RabbitMQ) when EXECUTOR is `celery`.", str),
+    Setting("CELERY_QUEUE", "extracts",
+            "The RabbitMQ queue that carries runs to the Celery workers.", _queue_name),
+    Setting("CANCEL_GRACE", "30",
+            "Seconds a cancelled Celery run gets to stop by itself before its task is "
+            "terminated (revoked).", _whole_number),
 )
 
 
@@ -179,6 +205,10 @@ class Settings:
     def sign_in(self) -> bool:
         """Whether people sign in (an identity provider is configured)."""
         return bool(self.oidc_metadata_url)
+    executor: str
+    broker_url: str
+    celery_queue: str
+    cancel_grace: int
 
     def with_overrides(self, **changes: Any) -> Settings:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -199,10 +229,22 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
             values[setting.name.lower()] = setting.parse(text)
         except ValueError as exc:
             problems.append(f"{PREFIX}{setting.name}={text!r} {exc}")
+    if not problems and (problem := executor_problem(values["executor"],
+                                                    values["database_url"])):
+        problems.append(problem)
     if problems:
         raise errors.Invalid("; ".join(problems))
     values["var_dir"] = Path(values["var_dir"])
     return Settings(**values)
+
+
+def executor_problem(executor: str, database_url: str) -> str | None:
+    """Why the executor cannot work with this metadata database, or None."""
+    if executor == "celery" and not database_url.startswith("postgresql"):
+        return (f"{PREFIX}EXECUTOR=celery needs PostgreSQL metadata: Celery workers on several "
+                f"machines cannot share {database_url!r}; set {PREFIX}DATABASE_URL="
+                "postgresql+psycopg://user:password@db-host:5432/extracts")
+    return None
 
 
 def secret_key(settings: Settings) -> str:

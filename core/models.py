@@ -334,6 +334,17 @@ class Lease(Base):
     expires_at: Mapped[datetime]
 
 
+class CeleryWorker(Base):
+    """A live Celery worker and how many runs it executes at once (executor = celery); it
+    renews `seen_at` while it lives, so the dispatcher and the dashboard can count them."""
+
+    __tablename__ = "celery_workers"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    slots: Mapped[int] = mapped_column(Integer)
+    seen_at: Mapped[datetime]
+
+
 class ScheduleFire(Base):
     """The fire time a schedule last served, so that each fire time queues one run at most."""
 

@@ -79,7 +79,7 @@ from core.services.runs import (
     run_window,
 )
 from core.services.users import LOCAL_USER, actor_for, list_users, set_user_role, sign_in
-from core.services.workers import schedule_firer
+from core.services.workers import ExecutorState, executor_state, schedule_firer
 from core.worker import Worker, start_embedded, stop_embedded
 
 __all__ = [
@@ -87,6 +87,7 @@ __all__ = [
     "Anomaly",
     "Coverage",
     "Database",
+    "ExecutorState",
     "Headline",
     "HistoryQuery",
     "Worker",
@@ -108,6 +109,7 @@ __all__ = [
     "default_query",
     "delete_connection",
     "delete_extract",
+    "executor_state",
     "extract_titles",
     "failure_groups",
     "fill_gaps",

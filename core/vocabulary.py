@@ -23,6 +23,7 @@ class RunStatus(StrEnum):
     """Where one run stands."""
 
     QUEUED = "queued"
+    DISPATCHED = "dispatched"  # handed to a distributed executor (Celery), not yet started
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -48,7 +49,9 @@ class LogLevel(StrEnum):
 
 
 # A run that still holds (or waits for) a worker; one that has an outcome.
-ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.DISPATCHED, RunStatus.RUNNING)
+# A run that takes a slot of its extract and of its connection (the caps count these).
+BUSY_RUN_STATUSES = (RunStatus.DISPATCHED, RunStatus.RUNNING)
 FINISHED_RUN_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED)
 # Claim order among queued runs: what a person asked for goes first, catching up goes last.
 PRIORITY = {RunTrigger.MANUAL: 0, RunTrigger.RETRY: 1, RunTrigger.SCHEDULE: 2,

@@ -15,15 +15,16 @@ EXTRACT_STATUS_COLOURS: dict[str, str] = {
     ExtractStatus.ACTIVE: "green", ExtractStatus.SYNCING: "blue", ExtractStatus.PAUSED: "gray",
     ExtractStatus.ERROR: "red"}
 RUN_STATUS_COLOURS: dict[str, str] = {
-    RunStatus.QUEUED: "gray", RunStatus.RUNNING: "blue", RunStatus.SUCCEEDED: "green",
-    RunStatus.FAILED: "red", RunStatus.CANCELLED: "orange"}
+    RunStatus.QUEUED: "gray", RunStatus.DISPATCHED: "gray", RunStatus.RUNNING: "blue",
+    RunStatus.SUCCEEDED: "green", RunStatus.FAILED: "red", RunStatus.CANCELLED: "orange"}
 _DOTS = {"green": "🟢", "blue": "🔵", "gray": "⚪", "red": "🔴", "orange": "🟠"}
 # A table cell cannot spin: work under way shows turning arrows (blue) and a trailing ellipsis.
 IN_PROGRESS: tuple[str, ...] = (ExtractStatus.SYNCING, RunStatus.RUNNING)
 STATUS_ICONS: dict[str, str] = {
     ExtractStatus.ACTIVE: ":material/check_circle:", ExtractStatus.SYNCING: ":material/sync:",
     ExtractStatus.PAUSED: ":material/pause_circle:", ExtractStatus.ERROR: ":material/error:",
-    RunStatus.QUEUED: ":material/schedule:", RunStatus.RUNNING: ":material/sync:",
+    RunStatus.QUEUED: ":material/schedule:", RunStatus.DISPATCHED: ":material/send:",
+    RunStatus.RUNNING: ":material/sync:",
     RunStatus.SUCCEEDED: ":material/check_circle:", RunStatus.FAILED: ":material/error:",
     RunStatus.CANCELLED: ":material/cancel:"}
 

@@ -109,3 +109,17 @@ def sidebar() -> None:
             st.badge("Worker not running", icon=":material/pause_circle:", color="red")
             st.caption("Schedules will not fire and queued runs wait. Start it with "
                        "`python -m core.worker`, or set EXTRACTS_EMBEDDED_WORKER=true.")
+        st.caption(executor_line())
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def executor_line() -> str:
+    """Where runs execute, as the sidebar says it (read at most every 10 s, one query)."""
+    state, error = attempt(service.executor_state, now=now())
+    if state is None:
+        return f"Where runs execute could not be read: {error}"
+    if state.executor != "celery":
+        return "Runs execute on the worker's threads (local executor)."
+    workers = "1 live Celery worker" if state.workers == 1 else \
+        f"{state.workers} live Celery workers"
+    return f"Runs execute on Celery: {workers}, {state.slots} slots."

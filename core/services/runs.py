@@ -198,7 +198,8 @@ def get_run(*, session: Session, run_id: int) -> schemas.RunOut:
 
 def cancel_run(*, session: Session, run_id: int, now: datetime | None = None
                ) -> schemas.RunOut:
-    """Cancel a queued run now; ask a running one to stop before its next chunk.
+    """Cancel a queued (or dispatched, not yet started) run now; ask a running one to stop
+    before its next chunk.
 
     The run's row is locked first: a load commits only after checking, with the same row
     locked, that no cancel was asked for; so once this answers, the window is never
@@ -209,10 +210,11 @@ def cancel_run(*, session: Session, run_id: int, now: datetime | None = None
                          .execution_options(populate_existing=True))
     if run is None:
         raise errors.NotFound(f"run {run_id} does not exist")
-    if run.status == "queued":
+    if run.status in (RunStatus.QUEUED, RunStatus.DISPATCHED):
+        run.claim_token = None  # a dispatched run's task then finds it is not its to start
         _mark_cancelled(run, now, "by request")
         refresh_status(session, run.extract)
-    elif run.status == "running":
+    elif run.status == RunStatus.RUNNING:
         run.cancel_requested = True
         run_log.append(run, now, LogLevel.WARNING,
                        "cancel requested; stopping before the next chunk")

@@ -7,7 +7,9 @@ Schedule rows; only the process holding the "scheduler" lease keeps and fires th
 each fire time is recorded in `schedule_fires`, so a fire time queues one run.
 
     run_queue.py      claims (caps, priorities), heartbeats, timeouts, release on shutdown
-    executors.py      LocalExecutor (the seam for a Celery executor) and `carry_out`
+    executors.py      LocalExecutor (threads, the default) and `carry_out`
+    celery_executor.py  CeleryExecutor (EXECUTOR=celery): dispatch to Celery workers
+    liveness.py       whether a Celery run's worker is alive (a PostgreSQL advisory lock)
     recovery.py       stale runs -> failed and retried; auto-pause after repeated failures
     firing.py         a due schedule -> one queued run per fire time
     schedule_jobs.py  APScheduler jobs mirroring the Schedule rows, the firing thread
@@ -39,7 +41,7 @@ from core.clock import utcnow
 from core.db import Database
 from core.models import SCHEDULER_LEASE, Run
 from core.vocabulary import RunStatus
-from core.worker import executors, lease, recovery, run_queue, schedule_jobs
+from core.worker import celery_executor, executors, lease, recovery, run_queue, schedule_jobs
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,10 @@ HEARTBEAT_EVERY = timedelta(seconds=10)
 RECOVER_EVERY = timedelta(seconds=15)
 SYNC_EVERY = timedelta(seconds=2)  # schedule changes reach APScheduler within this (+ a tick)
 TICK_SECONDS = 0.5
+# A dispatcher learns that a Celery worker's slot came free only by looking: it looks more
+# often (a few small queries each time), or runs shorter than a tick would leave slots idle.
+CELERY_TICK_SECONDS = 0.1
+CANCEL_CHECK_EVERY = timedelta(seconds=1)
 STOP_WAIT_SECONDS = 5.0  # after the grace, runs told to stop roll back within this
 
 
@@ -68,6 +74,8 @@ class Worker:
         self.fire_schedules = fire_schedules
         self.run_queue = run_queue
         self.executor = executors.LocalExecutor(self.max_workers)
+        # EXECUTOR=celery: this worker dispatches to Celery workers and executes nothing.
+        self.celery = _celery_executor(db) if db.settings.executor == "celery" else None
         self.lease = lease.Keeper(db, SCHEDULER_LEASE, self.worker_id, clock=clock,
                                   on_change=self.wake)
         self.scheduler = schedule_jobs.new_scheduler()
@@ -90,22 +98,29 @@ class Worker:
             self.sync_schedules(now)
         if self._is_due("heartbeat", now):
             run_queue.heartbeat(self.db, self.worker_id, self.executor.in_flight(), now)
-            run_queue.time_out_runs(self.db, self.worker_id, now)
+            # A Celery run's worker does not know RUN_TIMEOUT's clock: the dispatcher asks.
+            run_queue.time_out_runs(self.db, None if self.celery else self.worker_id, now)
         if self._is_due("recover", now):
             recovery.recover_stale_runs(self.db, now)
+            recovery.requeue_lost_dispatches(self.db, now)
+        if self.celery is not None and self._is_due("cancel", now):
+            self.celery.stop_cancelled(now)
         if self.run_queue and not self.jobs.is_firing():  # firing on time goes first
             self.dispatch(now)
 
     def _is_due(self, what: str, now: datetime) -> bool:
         every = {"sync": SYNC_EVERY, "heartbeat": HEARTBEAT_EVERY,
-                 "recover": RECOVER_EVERY}[what]
+                 "recover": RECOVER_EVERY, "cancel": CANCEL_CHECK_EVERY}[what]
         if now < self._due.get(what, datetime.min.replace(tzinfo=UTC)):
             return False
         self._due[what] = now + every
         return True
 
     def dispatch(self, now: datetime) -> list[int]:
-        """Claim queued runs while this worker has free threads; hand them to the executor."""
+        """Claim queued runs while this worker has free threads; hand them to the executor
+        (with EXECUTOR=celery: dispatch them to the live Celery workers' free slots)."""
+        if self.celery is not None:
+            return self.celery.dispatch(max(now, self.clock()))
         started = []
         while not self._stopping.is_set() and self.executor.free_slots() > 0:
             # The clock moves while the loop claims; a run starts when it is claimed.
@@ -186,7 +201,11 @@ class Worker:
         self._thread = threading.Thread(target=self._loop, name="worker", daemon=True)
         self._thread.start()
         self.jobs.start()
-        log.info("worker %s started: %s threads", self.worker_id, self.max_workers)
+        if self.celery is not None:
+            log.info("worker %s started: dispatching runs to Celery (queue %s)",
+                     self.worker_id, self.celery.queue)
+        else:
+            log.info("worker %s started: %s threads", self.worker_id, self.max_workers)
         return self
 
     def _loop(self) -> None:
@@ -195,7 +214,7 @@ class Worker:
                 self.tick(self.clock())
             except Exception as exc:
                 self._loop_failed(exc)
-            self._wake.wait(TICK_SECONDS)
+            self._wake.wait(TICK_SECONDS if self.celery is None else CELERY_TICK_SECONDS)
             self._wake.clear()
 
     def _loop_failed(self, exc: Exception) -> None:
@@ -243,6 +262,12 @@ class Worker:
         log.info("worker %s stopped%s", self.worker_id,
                  f"; released runs {released}" if released else "")
         return released
+
+
+def _celery_executor(db: Database) -> celery_executor.CeleryExecutor:
+    from core import celery_app  # imports Celery only when it is the executor
+
+    return celery_executor.CeleryExecutor(db, celery_app.make_app(db.settings))
 
 
 _EMBEDDED: Worker | None = None

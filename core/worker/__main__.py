@@ -8,6 +8,7 @@ import sys
 import threading
 from typing import Any
 
+from core import errors
 from core.config import get_settings
 from core.db import open_database
 from core.worker import Worker
@@ -20,7 +21,12 @@ def main() -> int:
     logging.basicConfig(stream=sys.stdout, level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    db = open_database(get_settings())
+    try:
+        settings = get_settings()
+    except errors.Invalid as exc:
+        log.error("cannot start: %s", exc)
+        return 2
+    db = open_database(settings)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:

@@ -1,8 +1,9 @@
 """Executors: how a claimed run gets to a thread that executes it.
 
 An executor only carries a claimed run to `carry_out`; nothing above it knows where that
-runs. `LocalExecutor` (a thread per run) is the default; a Celery executor plugs in here by
-sending `carry_out` as a task (acks late, redelivery fenced by the run's claim).
+runs. `LocalExecutor` (a thread per run) is the default; `celery_executor.CeleryExecutor`
+(EXECUTOR=celery) sends each run as a Celery task whose worker calls `carry_out` (acks
+late, redelivery fenced by the run's claim).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def carry_out(db: Database, run_id: int, worker_id: str,
               stop: threading.Event | None = None) -> str | None:
     """Execute a claimed run, then apply what follows from its outcome; return its status.
 
-    This is what an executor runs in its thread (or, later, a Celery task). Once `stop` is
+    This is what an executor runs in its thread (or a Celery task). Once `stop` is
     set the run stops before its next chunk and its load is rolled back.
     """
     try:
@@ -70,8 +71,8 @@ def _explain_timeout(db: Database, run_id: int) -> None:
 
 
 class LocalExecutor:
-    """Carries claimed runs to threads, one per run, at most `max_workers` at once. The seam
-    where a Celery executor would go: nothing above it knows how a claimed run gets executed.
+    """Carries claimed runs to threads, one per run, at most `max_workers` at once. Nothing
+    above it knows how a claimed run gets executed.
 
     The threads are daemon threads, not a ThreadPoolExecutor's (which the interpreter joins
     at exit): a run that cannot stop in time, inside one long database call, never holds

@@ -20,6 +20,34 @@ log = logging.getLogger(__name__)
 
 STALE_AFTER = timedelta(seconds=60)  # a running run without a heartbeat for this long is dead
 WORKER_STOPPED = "worker stopped during the run"
+# A dispatched run whose task has not started it by then lost its message (the dispatcher
+# died before publishing, the broker dropped it): it is queued again. A copy of the old
+# message arriving later carries the old token and leaves the run alone.
+DISPATCH_TIMEOUT = timedelta(seconds=60)
+
+
+def requeue_lost_dispatches(db: Database, now: datetime,
+                            timeout: timedelta = DISPATCH_TIMEOUT) -> list[int]:
+    """Queue again the runs dispatched more than `timeout` ago that no task started."""
+    requeued = []
+    with db.session() as session:
+        lost = session.execute(select(Run.id, Run.claim_token).where(
+            Run.status == RunStatus.DISPATCHED, Run.heartbeat_at < now - timeout)).all()
+        for run_id, token in lost:
+            if not guarded.rows_updated(session, update(Run).where(
+                    Run.id == run_id, Run.status == RunStatus.DISPATCHED,
+                    Run.claim_token == token)
+                    .values(status=RunStatus.QUEUED, claim_token=None)):
+                continue
+            run = session.get(Run, run_id)
+            assert run is not None
+            session.refresh(run)
+            run_log.append(run, now, LogLevel.WARNING,
+                           f"dispatched but not started within {int(timeout.total_seconds())}"
+                           " s (its message was lost); queued again")
+            requeued.append(run_id)
+            log.warning("run %s: dispatched but never started; queued again", run_id)
+    return requeued
 
 
 def recover_stale_runs(db: Database, now: datetime,

@@ -1,7 +1,7 @@
 """ids are never reused on SQLite: AUTOINCREMENT on every table whose ids are seen
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0008
 Create Date: 2026-12-01 03:00:00
 
 Without AUTOINCREMENT, SQLite gives a new row the largest id + 1: deleting the newest extract
@@ -16,7 +16,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = '0009'
-down_revision = '0006'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
