@@ -97,6 +97,14 @@ def window(date_from: date | None, date_to: date | None) -> str:
     return f"{date_from} → {date_to}"
 
 
+def number(value: Any, decimals: int = 0) -> str:
+    """A number as a table cell shows it: rounded, thousands separated; '' when unknown (never
+    'None' or 'nan')."""
+    if value is None or value != value:  # NaN is the one value not equal to itself
+        return ""
+    return f"{float(value):,.{decimals}f}"
+
+
 def duration(seconds: float | None) -> str:
     """'42 s', '3 min 5 s', '' when unknown."""
     if seconds is None:

@@ -266,8 +266,8 @@ def freshness(query: service.HistoryQuery, now: datetime | None = None) -> dict[
         "newest date loaded": frame["newest_date"],
         "last successful sync": [display.relative_time(t, now) if not pd.isna(t) else "never"
                                  for t in frame["last_success"]],
-        "age (h)": frame["age_hours"].round(1),
-        "schedule every (h)": frame["interval_hours"].round(2)}),
+        "age (h)": [display.number(v, 1) for v in frame["age_hours"]],
+        "schedule every (h)": [display.number(v, 2) for v in frame["interval_hours"]]}),
         hide_index=True, key="history_freshness")
     st.caption("Stale: nothing succeeded within twice the schedule's interval (paused "
                "extracts are never stale). Worst first.")

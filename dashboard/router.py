@@ -7,10 +7,14 @@ then get a broken app.
 
 import streamlit as st
 
-from dashboard import navigation, state
+from dashboard import guard, navigation, state
 
 st.set_page_config(page_title="Extracts", page_icon=":material/database:", layout="wide")
 
 page = st.navigation(navigation.pages())
-state.sidebar()
-page.run()
+with guard.section("The sidebar"):
+    state.sidebar()
+# The last line of defence: each page guards its own sections, so this only catches what
+# fails between them.
+with guard.section(f"The {page.title} page"):
+    page.run()
