@@ -16,8 +16,7 @@ from core import service
 from core.vocabulary import RunStatus
 from dashboard import display
 
-SHADES = {"green": "#1f9d55", "red": "#d64545", "blue": "#2b7bd6", "gray": "#9aa3ad",
-          "orange": "#f08c00"}
+SHADES = display.SHADES
 STATUS_COLOURS: dict[str, str] = {s: SHADES[display.RUN_STATUS_COLOURS[s]] for s in RunStatus}
 QUEUE_WAIT_COLOUR = "#d5dae0"
 ANOMALY_COLOUR = "#7b3fe4"

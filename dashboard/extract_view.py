@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from datetime import date
 
+import pandas as pd
 import streamlit as st
 
 from core import schemas, service
 from core.vocabulary import ExtractStatus
-from dashboard import display, navigation, readers, state, widgets
+from dashboard import (
+    display,
+    guard,
+    history_view,
+    navigation,
+    readers,
+    runs_view,
+    state,
+    widgets,
+)
 from dashboard.windows import PRESETS, preset_window
 
 NOTICE = "extract_notice"
@@ -31,11 +41,44 @@ def notice() -> None:
         st.success(st.session_state.pop(NOTICE), icon=":material/check:")
 
 
+REFRESH_SECONDS = 2
+
+
+def live(extract: schemas.ExtractOut, timezone: str) -> None:
+    """The header, the Run panel, the runs and the latest rows: redrawn every few seconds
+    while a run of the extract is queued or running; once the last one ends, the whole page
+    once more (the charts then show it), and no more refreshing."""
+    syncing = extract.status == ExtractStatus.SYNCING
+    st.fragment(run_every=REFRESH_SECONDS if syncing else None)(_live)(
+        extract.id, timezone, syncing)
+
+
+def _live(extract_id: int, timezone: str, was_syncing: bool) -> None:
+    extract = state.call(service.get_extract, extract_id=extract_id, now=state.now())
+    if extract is None:
+        return
+    if was_syncing and extract.status != ExtractStatus.SYNCING:
+        history_view.forget()
+        st.rerun()
+    with guard.section("The header"):
+        header(extract, timezone)
+    with st.container(border=True), guard.section("The Run panel"):
+        st.subheader("Run")
+        run_panel(extract)
+    with st.container(border=True), guard.section("The runs"):
+        st.subheader("Runs")
+        runs_view.runs_section(extract.id, timezone)
+    with st.container(border=True), guard.section("The latest rows"):
+        st.subheader("Latest rows")
+        preview(extract.id, timezone)
+
+
 def header(extract: schemas.ExtractOut, timezone: str) -> None:
-    """Title, status, last sync, next run and any error, in plain sight."""
+    """Title, status, last sync, next run, since when it fails and any error, in plain
+    sight."""
     st.title(extract.title)
-    st.badge(extract.status, icon=display.STATUS_ICONS.get(extract.status),
-             color=display.status_colour(extract.status))  # type: ignore[arg-type]
+    look = display.look(extract.status)
+    st.badge(extract.status, icon=look.icon, color=look.colour)  # type: ignore[arg-type]
     now = state.now()
     with st.container(horizontal=True):
         st.metric("Last sync", display.relative_time(extract.last_sync, now), border=True,
@@ -44,9 +87,32 @@ def header(extract: schemas.ExtractOut, timezone: str) -> None:
                   help=display.local_time(extract.next_run_at, timezone))
         st.metric("Account", extract.account_name, border=True)
         st.metric("Data table", extract.data_table_title, border=True)
-    st.caption(f"{extract.template_title} · fields: {', '.join(extract.fields)}")
-    if extract.error_text:
+    st.caption(f"{extract.template_title} · fields: {', '.join(extract.fields)} · "
+               f"{display.schedules_summary(extract.schedules)}")
+    failing = (state.call(service.failing_since, extract_ids=[extract.id]) or {}).get(
+        extract.id)
+    if failing is not None:
+        st.error(f"Failing since {display.local_time(failing.since, timezone)}: "
+                 f"{failing.count} run(s) in a row failed."
+                 + (f" Last error: {extract.error_text}" if extract.error_text else ""),
+                 icon=":material/error:")
+    elif extract.error_text:
         st.error(extract.error_text, icon=":material/error:")
+
+
+def schedules(extract: schemas.ExtractOut, timezone: str) -> None:
+    """Each schedule in words with its next fire time (in the chosen timezone)."""
+    if not extract.schedules:
+        st.caption("No schedules: the extract runs only when asked.")
+        return
+    now = state.now()
+    st.dataframe(pd.DataFrame([{
+        "schedule": display.schedule_text(s).capitalize(),
+        "lookback": f"{s.lookback} days" if isinstance(s.lookback, int) else s.lookback,
+        "next run": (f"{display.local_time(s.next_run_at, timezone)} "
+                     f"({display.relative_time(s.next_run_at, now)})"
+                     if s.next_run_at else "paused")}
+        for s in extract.schedules]), hide_index=True, key=f"extract_{extract.id}_schedules")
 
 
 def _set_window(extract_id: int, window: tuple[date, date]) -> None:
@@ -107,6 +173,14 @@ def edit(extract: schemas.ExtractOut) -> None:
         st.switch_page(navigation.EDIT_EXTRACT, query_params={"id": str(extract.id)})
 
 
+def clone(extract: schemas.ExtractOut) -> None:
+    """Open the New extract form pre-filled with this extract's settings."""
+    if st.button("Clone", icon=":material/content_copy:", key="extract_clone",
+                 help="A new extract with the same template, fields, filters, data table and "
+                      "schedules; pick its account before creating it."):
+        st.switch_page(navigation.NEW_EXTRACT, query_params={"clone": str(extract.id)})
+
+
 def delete(extract: schemas.ExtractOut) -> None:
     """Delete, after a confirmation; the data table's rows stay unless the box is ticked."""
     confirming = f"extract_{extract.id}_confirm_delete"
@@ -136,12 +210,13 @@ def delete(extract: schemas.ExtractOut) -> None:
                 st.rerun()
 
 
-def preview(extract_id: int) -> None:
-    """The latest rows this extract wrote."""
+def preview(extract_id: int, timezone: str) -> None:
+    """The latest rows this extract wrote (times in the chosen timezone)."""
     rows = state.call(service.preview_rows, extract_id=extract_id, limit=50)
     if rows is None:
         return
     if rows.empty:
         st.caption("No rows yet: run the extract.")
     else:
-        st.dataframe(rows, hide_index=True, alt="Latest rows of this extract")
+        st.dataframe(display.local_rows(rows, timezone), hide_index=True,
+                     alt="Latest rows of this extract")

@@ -30,6 +30,11 @@ def _cached(name: str, query: dict[str, Any], extra: dict[str, Any]) -> Any:
         return getattr(service, name)(session=s, query=service.HistoryQuery(**query), **extra)
 
 
+def forget() -> None:
+    """Drop the cached aggregates (a run just finished: the charts should show it)."""
+    _cached.clear()
+
+
 def _read(name: str, query: service.HistoryQuery, **extra: Any) -> Any:
     """A history aggregate from core, cached for a short while per filter combination (a
     widget on the page reruns it; the figures may lag the worker by CACHE_SECONDS)."""
@@ -262,7 +267,7 @@ def freshness(query: service.HistoryQuery, now: datetime | None = None) -> dict[
     st.dataframe(pd.DataFrame({
         "extract": frame["extract"],
         "status": [display.status_label(s) for s in frame["status"]],
-        "stale": ["⚠️ stale" if s else "" for s in frame["stale"]],
+        "stale": ["stale" if s else "" for s in frame["stale"]],
         "newest date loaded": frame["newest_date"],
         "last successful sync": [display.relative_time(t, now) if not pd.isna(t) else "never"
                                  for t in frame["last_success"]],

@@ -55,10 +55,10 @@ def test_a_run_log_reads_in_the_picked_timezone() -> None:
 
 def test_times_are_shown_in_the_picked_timezone() -> None:
     assert display.local_time(NOW, "America/New_York") == "2026-11-28 05:00"
-    assert display.status_label("error") == "🔴 error"
-    assert display.status_label("succeeded") == "🟢 succeeded"
-    assert display.status_label("syncing") == "🔄 syncing…"
-    assert display.status_label("running") == "🔄 running…"
+    assert display.status_label("error") == "✕ error"
+    assert display.status_label("succeeded") == "● succeeded"
+    assert display.status_label("syncing") == "↻ syncing…"
+    assert display.status_label("running") == "↻ running…"
 
 
 @pytest.mark.parametrize(("preset", "expected"), [
