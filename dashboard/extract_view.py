@@ -106,13 +106,14 @@ def schedules(extract: schemas.ExtractOut, timezone: str) -> None:
         st.caption("No schedules: the extract runs only when asked.")
         return
     now = state.now()
-    st.dataframe(pd.DataFrame([{
-        "schedule": display.schedule_text(s).capitalize(),
-        "lookback": f"{s.lookback} days" if isinstance(s.lookback, int) else s.lookback,
-        "next run": (f"{display.local_time(s.next_run_at, timezone)} "
-                     f"({display.relative_time(s.next_run_at, now)})"
-                     if s.next_run_at else "paused")}
-        for s in extract.schedules]), hide_index=True, key=f"extract_{extract.id}_schedules")
+    with st.container(key=f"extract_{extract.id}_schedules"):
+        st.dataframe(pd.DataFrame([{
+            "schedule": display.schedules_summary([s]),
+            "lookback": f"{s.lookback} days" if isinstance(s.lookback, int) else s.lookback,
+            "next run": (f"{display.local_time(s.next_run_at, timezone)} "
+                         f"({display.relative_time(s.next_run_at, now)})"
+                         if s.next_run_at else "paused")}
+            for s in extract.schedules]), hide_index=True)
 
 
 def _set_window(extract_id: int, window: tuple[date, date]) -> None:

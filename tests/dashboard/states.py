@@ -60,9 +60,8 @@ def seed_every_state(db: Database) -> States:
         runner.execute_run(db=db, run_id=run.id)
     with db.session() as s:
         service.pause_extract(session=s, extract_id=paused)
-        s.get(Extract, syncing).sync_historical_data = now.date() - timedelta(days=90)  # type: ignore[union-attr]
-        service.run_extract(session=s, extract_id=syncing,
-                            date_from=now.date() - timedelta(days=60))
+        service.patch_extract(session=s, extract_id=syncing, data={
+            "sync_historical_data": str(now.date() - timedelta(days=400))})
         extract = s.get(Extract, rows_deleted)
         assert extract is not None
         db.warehouse.delete_rows(extract.data_table.table_name, rows_deleted)
