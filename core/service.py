@@ -33,6 +33,7 @@ from core.services.catalog import (
     sync_templates,
     test_connection,
 )
+from core.services.duplicates import find_duplicates
 from core.services.extracts import (
     create_extracts,
     delete_extract,
@@ -113,6 +114,7 @@ __all__ = [
     "failing_since",
     "failure_groups",
     "fill_gaps",
+    "find_duplicates",
     "freshness",
     "get_connection",
     "get_data_table",

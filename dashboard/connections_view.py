@@ -55,7 +55,7 @@ def add_form() -> None:
     datasources = {d.name: d for d in service.list_datasources()}
     name = st.selectbox("Datasource", list(datasources), key="connections_datasource",
                         format_func=lambda n: datasources[n].title)
-    slots = widgets.ProblemSlots("connections")
+    slots = widgets.ProblemSlots("connections", "No connection was added")
     with st.form(f"connections_add_{name}", enter_to_submit=False):
         title = st.text_input("Title", key="connections_title",
                               placeholder=f"e.g. {datasources[name].title}, marketing team")

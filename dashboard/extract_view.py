@@ -122,9 +122,9 @@ def _set_window(extract_id: int, window: tuple[date, date]) -> None:
 
 
 def run_panel(extract: schemas.ExtractOut) -> None:
-    """date_from / date_to (the lookback window by default), presets and the Run button."""
+    """Start and end date (the lookback window by default), presets and the Run button."""
     window = state.call(service.run_window, extract_id=extract.id, now=state.now())
-    slots = widgets.ProblemSlots("extract")
+    slots = widgets.ProblemSlots("extract", "No run was queued")
     dates: dict[str, date | None] = {"date_from": None, "date_to": None}
     if window is None:
         st.caption("This template has no date field: a run loads everything.")
@@ -138,9 +138,11 @@ def run_panel(extract: schemas.ExtractOut) -> None:
             for name, label in PRESETS.items():
                 st.button(label, key=f"extract_preset_{name}", on_click=_set_window,
                           args=(extract.id, preset_window(name, today)))
+        labels = {"date_from": "Start date", "date_to": "End date"}
         for column, name in zip(st.columns(2), dates, strict=True):
             with column:
-                value = st.date_input(name, key=f"extract_{extract.id}_{name}")
+                value = st.date_input(labels[name], key=f"extract_{extract.id}_{name}",
+                                      min_value=date(1970, 1, 1), max_value=date(2100, 12, 31))
                 dates[name] = value if isinstance(value, date) else None
                 slots.here(name)
     if st.button("Run", type="primary", icon=":material/rocket_launch:", key="extract_run"):

@@ -106,15 +106,17 @@ def test_bad_dates_are_shown_next_to_them_and_queue_nothing(app_db: Database) ->
 
     assert not at.exception
     to_problems = [e.value for e in at.get_by_key(slot_key("extract", "date_to")).error]
-    assert to_problems == [f"date_to {day + timedelta(days=1)} is in the future; use {day} "
+    assert to_problems == [f"End date {day + timedelta(days=1)} is in the future; use {day} "
                            "or earlier"]
+    assert "No run was queued: fix the problems marked above." in texts(at)
     assert runs_of(app_db, extract_id) == []
 
     at.date_input(key=f"extract_{extract_id}_date_from").set_value(day)
     at.date_input(key=f"extract_{extract_id}_date_to").set_value(day - timedelta(days=2))
     at.button(key="extract_run").click().run()
     from_problems = [e.value for e in at.get_by_key(slot_key("extract", "date_from")).error]
-    assert from_problems == [f"date_from {day} is after date_to {day - timedelta(days=2)}"]
+    assert from_problems == [
+        f"Start date {day} is after end date {day - timedelta(days=2)}"]
     assert runs_of(app_db, extract_id) == []
 
 
