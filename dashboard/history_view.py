@@ -92,21 +92,22 @@ def filters(timezone: str, now: datetime | None = None) -> service.HistoryQuery:
     connections = readers.connection_titles()
     tables = readers.data_table_titles()
     extracts = _extract_titles()
-    columns = st.columns([2.2, 1.2, 1.2, 1.2, 1.6, 1, 1])
-    with columns[0]:
+    # Two rows, so that each box is wide enough for what it holds (titles, a date range).
+    first, second = st.columns([1.4, 1, 1, 1.4]), st.columns([2.4, 1, 1])
+    with first[0]:
         picked = st.date_input("Dates", key="history_dates", max_value=today + timedelta(days=1),
                                help=f"Runs queued on these days ({timezone}).")
-    with columns[1]:
+    with first[1]:
         datasource = _select("Datasource", "datasource", _datasources())
-    with columns[2]:
+    with first[2]:
         connection = _select("Connection", "connection", list(connections), connections)
-    with columns[3]:
+    with first[3]:
         table = _select("Data table", "table", list(tables), tables)
-    with columns[4]:
+    with second[0]:
         extract = _select("Extract", "extract", list(extracts), extracts)
-    with columns[5]:
+    with second[1]:
         trigger = _select("Trigger", "trigger", list(RunTrigger))
-    with columns[6]:
+    with second[2]:
         status = _select("Status", "status", list(RunStatus))
     dates = tuple(picked) if isinstance(picked, tuple | list) else (picked,)
     start = dates[0] if dates and isinstance(dates[0], date) else today - timedelta(days=29)
@@ -141,6 +142,8 @@ def _delta(figure: service.Headline) -> str | None:
     change = figure.change
     if change is None:
         return None
+    if not change:
+        return "no change"
     if figure.unit == "percent":
         return f"{change * 100:+.1f} pp"
     if figure.unit == "seconds":
@@ -158,7 +161,8 @@ def headline(query: service.HistoryQuery) -> None:
     columns = [c for _ in range(0, len(figures), per_row) for c in st.columns(per_row)]
     for column, figure in zip(columns, figures, strict=False):
         with column:
-            colour = ("off" if figure.higher_is_better is None
+            # Green for a good change, red for a bad one, grey for none ("+0" is no news).
+            colour = ("off" if figure.higher_is_better is None or not figure.change
                       else "normal" if figure.higher_is_better else "inverse")
             st.metric(figure.label, _value(figure, figure.value), delta=_delta(figure),
                       delta_color=colour, border=True,  # type: ignore[arg-type]

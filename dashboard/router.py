@@ -5,11 +5,15 @@ folder named `pages` sits next to the script it runs, and a deep link on a fresh
 then get a broken app.
 """
 
+from pathlib import Path
+
 import streamlit as st
 
 from dashboard import guard, navigation, state
 
-st.set_page_config(page_title="Extracts", page_icon=":material/database:", layout="wide")
+# The tab icon is a file served by this server (a Material icon name would be fetched online).
+ICON = str(Path(__file__).resolve().parent / "assets" / "favicon.png")
+st.set_page_config(page_title="Extracts", page_icon=ICON, layout="wide")
 
 page = st.navigation(navigation.pages())
 with guard.section("The sidebar"):

@@ -40,10 +40,11 @@ def field_label(path: str) -> str:
 
 def plain_message(message: str) -> str:
     """A service message in the dashboard's words: field names as the form labels them."""
+    leading = any(message.startswith(name) for name in FIELD_WORDS)
     for name, words in FIELD_WORDS.items():
         message = re.sub(rf"\b{re.escape(name)}\b", words, message)
     message = message.replace("; leave it out for the default", "; type a title")
-    return message[0].upper() + message[1:] if message else message
+    return message[0].upper() + message[1:] if leading else message
 
 
 def route(problems: Sequence[errors.Problem], slots: Sequence[str]) -> dict[str, list[str]]:

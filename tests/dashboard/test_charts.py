@@ -142,3 +142,19 @@ def test_coverage_calendar_marks_loaded_loading_and_missing_days() -> None:
     assert fig.layout.xaxis.tick0 == date(2026, 11, 2)  # weeks are labelled by their Monday
     assert [t.name for t in fig.data[1:]] == ["loaded", "loading", "missing"]
     assert fig.data[3].marker.color == charts.COVERAGE_COLOURS["missing"]
+
+
+def test_empty_charts_say_so_instead_of_drawing_empty_axes() -> None:
+    empty_day = daily().iloc[[1]]  # one day, no runs
+    figures = [charts.runs_by_status(empty_day), charts.success_rate(empty_day),
+               charts.durations(pd.DataFrame({"day": [D2], "p50": [None], "p95": [None],
+                                              "runs": [0]})),
+               charts.rows_by_table(pd.DataFrame(columns=["day", "data_table", "rows"]),
+                                    [D2])]
+    for fig in figures:
+        assert charts.is_empty(fig)
+        assert fig.layout.xaxis.visible is False and not fig.data
+    assert [f.layout.annotations[0].text for f in figures] == [
+        "No runs in this period yet", "No finished runs in this period yet",
+        "No finished runs in this period yet", "No rows loaded in this period yet"]
+    assert not charts.is_empty(charts.runs_by_status(daily()))

@@ -80,7 +80,7 @@ def test_problems_go_to_the_most_specific_slot() -> None:
     slots = ["template_settings", "template_settings.fields", "template_settings.filters[1]"]
 
     assert route(problems, slots) == {
-        "template_settings.fields": ["Required field(s) date"],
+        "template_settings.fields": ["required field(s) date"],
         "template_settings.filters[1]": ["Filter 2, value: must be a number"],
         "template_settings": ["Attribution window: must be one of"],
         "": ["Additional params: must be an object"],
@@ -93,7 +93,7 @@ def test_messages_use_the_forms_words() -> None:
     assert widgets.plain_message("date_from 2025-03-10 is after date_to 2025-03-01") == (
         "Start date 2025-03-10 is after end date 2025-03-01")
     assert widgets.plain_message("must not be empty; leave it out for the default") == (
-        "Must not be empty; type a title")
+        "must not be empty; type a title")
 
 
 def test_list_items_are_typed_and_bad_ones_passed_on_as_text() -> None:

@@ -69,6 +69,9 @@ def test_default_view_is_the_last_30_days_and_goes_into_the_url(app_db: Database
         "Extracts in error", "Stale extracts"]
     assert metric(at, "Runs") == "0"
     assert "No failed runs in this period." in texts(at)
+    # No change is grey news, not a red "↑ +0".
+    stale = next(m for m in at.metric if m.label == "Stale extracts")
+    assert (stale.delta, stale.proto.color) == ("no change", 2)  # METRIC_COLOR_GRAY
 
 
 def test_headline_and_failures_of_the_seeded_history(app_db: Database) -> None:
