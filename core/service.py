@@ -34,6 +34,7 @@ from core.services.catalog import (
     test_connection,
 )
 from core.services.duplicates import find_duplicates
+from core.services.exports import Export, export_file, get_export, list_exports, start_export
 from core.services.extracts import (
     create_extracts,
     delete_extract,
@@ -88,6 +89,7 @@ __all__ = [
     "Anomaly",
     "Coverage",
     "Database",
+    "Export",
     "Failing",
     "Headline",
     "HistoryQuery",
@@ -109,6 +111,7 @@ __all__ = [
     "day_timeline",
     "default_query",
     "delete_extract",
+    "export_file",
     "extract_titles",
     "failed_windows",
     "failing_since",
@@ -118,6 +121,7 @@ __all__ = [
     "freshness",
     "get_connection",
     "get_data_table",
+    "get_export",
     "get_extract",
     "get_run",
     "get_template",
@@ -129,6 +133,7 @@ __all__ = [
     "list_connections",
     "list_data_tables",
     "list_datasources",
+    "list_exports",
     "list_extracts",
     "list_query_templates",
     "list_runs",
@@ -147,6 +152,7 @@ __all__ = [
     "schedule_firer",
     "seed_demo",
     "start_embedded",
+    "start_export",
     "stop_embedded",
     "sync_templates",
     "test_connection",

@@ -14,7 +14,7 @@ import streamlit as st
 
 from core import schemas, service
 from core.vocabulary import ACTIVE_RUN_STATUSES, FINISHED_RUN_STATUSES, RunStatus, RunTrigger
-from dashboard import display, state
+from dashboard import display, exports_view, state
 
 NOTICE = "extract_notice"  # shown by extract_view.notice()
 LOGS_SHOWN = 10
@@ -152,6 +152,8 @@ def _log(run: schemas.RunOut, timezone: str) -> None:
     else:
         st.caption("No log lines yet.")
     if run.status not in ACTIVE_RUN_STATUSES:
+        if run.status == RunStatus.SUCCEEDED and run.rows:
+            exports_view.panel(key=f"extract_run_{run.id}", run_id=run.id)
         return
     if st.button("Cancel run", icon=":material/cancel:", key=f"extract_cancel_{run.id}") \
             and state.call(service.cancel_run, run_id=run.id) is not None:
