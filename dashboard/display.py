@@ -70,18 +70,21 @@ def status_css(label: object) -> str:
     return f"color: {SHADES[status_colour(word)]}; font-weight: 600"
 
 
-def status_strip(statuses: Sequence[str], size: int = 10) -> str:
+def status_strip(statuses: Sequence[str], size: int = 8) -> str:
     """The last runs' statuses as a strip of coloured squares, oldest left: an SVG data URI
-    for an image cell (no font involved). '' for no runs."""
+    for an image cell (no font involved). '' for no runs. The image is three squares high, so
+    that a cell scaled to its row height shows ten of them in about 110 px."""
     if not statuses:
         return ""
+    step = size + 2
+    height = 3 * size
     squares = "".join(
-        f'<rect x="{i * (size + 2)}" y="0" width="{size}" height="{size}" rx="2" '
+        f'<rect x="{i * step}" y="{size}" width="{size}" height="{size}" rx="1.5" '
         f'fill="{SHADES[status_colour(status)]}"><title>{status}</title></rect>'
         for i, status in enumerate(statuses))
-    width = len(statuses) * (size + 2)
-    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{size}" '
-           f'viewBox="0 0 {width} {size}">{squares}</svg>')
+    width = len(statuses) * step
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}">{squares}</svg>')
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
 
 

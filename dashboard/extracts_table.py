@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
@@ -27,10 +28,10 @@ COLUMNS: dict[str, Any] = {
     "title": st.column_config.TextColumn("Title", width="large"),
     "status": st.column_config.TextColumn("Status", width=100),
     "last_runs": st.column_config.ImageColumn(
-        "Last runs", width=130, help=f"The statuses of its last {STRIP_RUNS} runs, oldest "
+        "Last runs", width=120, help=f"The statuses of its last {STRIP_RUNS} runs, oldest "
         "left: green succeeded, red failed, orange cancelled, blue running, gray queued"),
     "failing": st.column_config.TextColumn(
-        "Failing", width=150, help="Failed runs in a row since the last success, and when "
+        "Failing", width=170, help="Failed runs in a row since the last success, and when "
         "the first of them failed (in the timezone picked in the sidebar)"),
     "last_sync": st.column_config.TextColumn("Last sync", width=90),
     "next_run": st.column_config.TextColumn("Next run", width=120,
@@ -103,10 +104,11 @@ class Extras:
 
 
 def failing_text(failing: service.Failing | None, timezone: str) -> str:
-    """'3 failed since 2026-11-28 10:05' ('' when not failing)."""
+    """'3 failed since Nov 28 10:05' ('' when not failing)."""
     if failing is None:
         return ""
-    return f"{failing.count} failed since {display.local_time(failing.since, timezone)}"
+    since = failing.since.astimezone(ZoneInfo(timezone)).strftime("%b %-d %H:%M")
+    return f"{failing.count} failed since {since}"
 
 
 def frame(extracts: list[schemas.ExtractOut], timezone: str, extras: Extras,
