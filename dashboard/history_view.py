@@ -268,9 +268,14 @@ def freshness(query: service.HistoryQuery, now: datetime | None = None) -> dict[
         st.caption("No extracts match these filters.")
         return {}
     now = now or state.now()
+    ids = [int(i) for i in frame["extract_id"]]
+    failing = state.call(service.failing_since, extract_ids=ids) or {}
     st.dataframe(pd.DataFrame({
         "extract": frame["extract"],
         "status": [display.status_label(s) for s in frame["status"]],
+        "failing since": [
+            f"{display.local_time(failing[i].since, query.timezone)} "
+            f"({failing[i].count} in a row)" if i in failing else "" for i in ids],
         "stale": ["stale" if s else "" for s in frame["stale"]],
         "newest date loaded": frame["newest_date"],
         "last successful sync": [display.relative_time(t, now) if not pd.isna(t) else "never"

@@ -72,3 +72,13 @@ def test_the_other_pages(states: States) -> None:
     for page in (navigation.NEW_EXTRACT, navigation.CONNECTIONS, navigation.DATA_TABLES,
                  navigation.SETTINGS):
         opened(page)
+
+
+def test_history_of_an_extract_that_only_failed(states: States) -> None:
+    at = opened(navigation.HISTORY, {"extract": str(states.only_failed)})
+
+    freshness = next(d.value for d in at.dataframe if "failing since" in d.value.columns)
+    assert list(freshness["last successful sync"]) == ["never"]
+    assert list(freshness["age (h)"]) == [""]
+    assert freshness["failing since"][0].endswith("(3 in a row)")
+    assert [s.value for s in at.subheader][-1] == "Coverage"

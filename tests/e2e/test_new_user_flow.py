@@ -75,7 +75,8 @@ def test_a_new_user_creates_runs_and_edits_an_extract(page: Page, app_server: st
 
     # The extract page: run it for ten days, well inside the template's depth limit.
     expect(page.get_by_role("heading", name=TITLE)).to_be_visible()
-    expect(page.get_by_text(re.compile(r"· fields: date, campaign_id, clicks$"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"· fields: date, campaign_id, clicks · Daily at 00:00 "
+                                       r"UTC$"))).to_be_visible()
     expect(page.get_by_text("No rows yet: run the extract.")).to_be_visible()
     date_to = datetime.now(UTC).date() - timedelta(days=5)
     date_from = date_to - timedelta(days=9)
@@ -115,7 +116,8 @@ def test_a_new_user_creates_runs_and_edits_an_extract(page: Page, app_server: st
     set_checkbox(page, "spend", True)
     page.get_by_role("button", name="Save changes").click()
     expect(page.get_by_text("Saved: fields.")).to_be_visible()
-    expect(page.get_by_text(re.compile(r"· fields: date, campaign_id, clicks, spend$"))
+    expect(page.get_by_text(re.compile(r"· fields: date, campaign_id, clicks, spend · Daily at "
+                                       r"00:00 UTC$"))
            ).to_be_visible()
     page.get_by_role("button", name="Edit").click()
     expect(page.get_by_role("checkbox", name="spend")).to_be_checked()
