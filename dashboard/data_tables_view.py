@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import schemas, service
-from dashboard import exports_view, navigation, state
+from dashboard import display, exports_view, navigation, state
 
 PREVIEW_ROWS = 100
 
@@ -34,6 +34,7 @@ def card(table: schemas.DataTableOut) -> None:
             rows = state.call(service.preview_rows, data_table_id=table.id,
                               limit=PREVIEW_ROWS)
             if rows is not None:
-                st.dataframe(rows, hide_index=True, alt=f"Latest rows of {table.title}")
+                st.dataframe(display.local_rows(rows, state.timezone()), hide_index=True,
+                             alt=f"Latest rows of {table.title}")
         exports_view.panel(key=f"data_tables_{table.id}", data_table_id=table.id,
                            disabled=table.row_count == 0)

@@ -57,7 +57,7 @@ def frame(runs: list[schemas.RunOut], timezone: str,
     anomalies = anomalies or {}
     return pd.DataFrame(
         [{"run": r.id, "status": display.status_label(r.status), "trigger": r.trigger,
-          "window": display.window(r.date_from, r.date_to), "rows": r.rows,
+          "window": display.window(r.date_from, r.date_to), "rows": display.number(r.rows),
           "volume": anomalies[r.id].label if r.id in anomalies else "",
           "duration": display.duration(r.duration_seconds),
           "attempt": f"{r.attempts}/{r.max_attempts}",

@@ -131,7 +131,7 @@ def test_a_finished_run_shows_its_rows_log_and_last_sync(app_db: Database) -> No
     assert not at.exception
     assert at.metric[0].value == "just now"
     runs = at.get_by_key(f"extract_runs_{extract_id}").dataframe[0].value
-    assert list(runs["status"]) == ["● succeeded"] and list(runs["rows"]) == [140]
+    assert list(runs["status"]) == ["● succeeded"] and list(runs["rows"]) == ["140"]
     preview = at.dataframe[1].value
     assert len(preview) == 50 and set(preview["account_name"]) == {"Acme Retail"}
     assert "succeeded" in at.expander[0].label
