@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import service
 from core.models import Run
 from tests.conftest import NOW, make_extract
+
+pytestmark = pytest.mark.both_databases
 
 
 def add_run(session: Session, extract_id: int, status: str, start: date | None,
@@ -100,3 +103,13 @@ def test_failing_since_counts_failures_after_the_last_success(session: Session) 
 
     assert found == {failing: service.Failing(3, NOW + timedelta(minutes=5))}
     assert isinstance(found[failing].since, datetime) and found[failing].since.tzinfo
+
+
+def test_recent_statuses_are_the_last_runs_oldest_first(session: Session) -> None:
+    first, second = (make_extract(session, accounts=[a]).id for a in (1, 2))
+    for minutes, status in enumerate(["failed", "succeeded", "failed", "queued"]):
+        add_run(session, first, status, None, None, minutes)
+
+    found = service.recent_statuses(session=session, extract_ids=[first, second], limit=3)
+
+    assert found == {first: ["succeeded", "failed", "queued"]}
