@@ -9,6 +9,7 @@ address, so only who started it (or was given the link) can fetch it.
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
@@ -148,21 +149,24 @@ def _write(database: Database, export: Export, table_name: str, columns: dict[st
     try:
         export = replace(export, rows_total=chunks.count(engine, table_name, equal))
         _save(database, export)
-        writer: pq.ParquetWriter | None = None
         schema = pa.schema([(n, arrow.TYPES[columns[n]]) for n in names])
-        with partial.open("wb") as out:
-            if export.format == "csv":
-                out.write((",".join(names) + "\n").encode())
-            else:
+        if export.format == "csv":
+            with partial.open("w", newline="", encoding="utf-8") as text_out:
+                rows = csv.writer(text_out)
+                rows.writerow(names)
+                for found in chunks.read_row_chunks(engine, table_name, names, equal,
+                                                    CHUNK_ROWS):
+                    rows.writerows(found)
+                    export = replace(export, rows_done=export.rows_done + len(found))
+                    _save(database, export)
+        else:
+            with partial.open("wb") as out:
                 writer = pq.ParquetWriter(out, schema)
-            for frame in chunks.read_chunks(engine, table_name, names, equal, CHUNK_ROWS):
-                if writer is not None:
+                for frame in chunks.read_chunks(engine, table_name, names, equal,
+                                                CHUNK_ROWS):
                     writer.write_table(arrow.table(frame, names, columns, {}))
-                else:
-                    out.write(frame.to_csv(header=False, index=False).encode())
-                export = replace(export, rows_done=export.rows_done + len(frame))
-                _save(database, export)
-            if writer is not None:
+                    export = replace(export, rows_done=export.rows_done + len(frame))
+                    _save(database, export)
                 writer.close()
         os.replace(partial, folder / export.file_name)
         export = replace(export, state="done", rows_total=max(export.rows_total,

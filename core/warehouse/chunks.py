@@ -39,8 +39,16 @@ def count(engine: Engine, table_name: str, equal: Mapping[str, Any]) -> int:
 def read_chunks(engine: Engine, table_name: str, columns: list[str],
                 equal: Mapping[str, Any], chunk_rows: int = 50_000
                 ) -> Iterator[pd.DataFrame]:
-    """The rows of a table whose columns equal `equal`, `columns` in order, in chunks of
-    at most `chunk_rows` (PostgreSQL: of a block range), each chunk one short query."""
+    """The rows of a table whose columns equal `equal`, `columns` in order, as DataFrames of
+    at most `chunk_rows` rows (PostgreSQL: of a block range), each chunk one short query."""
+    for rows in read_row_chunks(engine, table_name, columns, equal, chunk_rows):
+        yield pd.DataFrame(rows, columns=columns)
+
+
+def read_row_chunks(engine: Engine, table_name: str, columns: list[str],
+                    equal: Mapping[str, Any], chunk_rows: int = 50_000
+                    ) -> Iterator[list[tuple[Any, ...]]]:
+    """As `read_chunks`, as lists of plain tuples (for writers that need no DataFrame)."""
     preparer = engine.dialect.identifier_preparer
     table = preparer.quote(table_name)
     select_list = ", ".join(preparer.quote(c) for c in columns)
@@ -49,15 +57,21 @@ def read_chunks(engine: Engine, table_name: str, columns: list[str],
     dialect = engine.dialect.name
     if dialect == "sqlite":
         last = -1
+        query = (f"SELECT rowid, {select_list} FROM {table} WHERE rowid > :last{where} "
+                 "ORDER BY rowid LIMIT :n")
         while True:
             with engine.connect() as conn:
-                found = conn.execute(text(
-                    f"SELECT rowid, {select_list} FROM {table} WHERE rowid > :last{where} "
-                    "ORDER BY rowid LIMIT :n"), {**params, "last": last, "n": chunk_rows}).all()
+                # The driver's own cursor: twice as fast as SQLAlchemy's rows for millions.
+                cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                try:
+                    found = cursor.execute(query, {**params, "last": last,
+                                                   "n": chunk_rows}).fetchall()
+                finally:
+                    cursor.close()
             if not found:
                 return
             last = found[-1][0]
-            yield pd.DataFrame([row[1:] for row in found], columns=columns)
+            yield [row[1:] for row in found]
     elif dialect == "postgresql":
         with engine.connect() as conn:
             blocks = int(conn.execute(text(
@@ -65,15 +79,16 @@ def read_chunks(engine: Engine, table_name: str, columns: list[str],
                 "current_setting('block_size')::int"), {"t": table}).scalar_one())
         for start in range(0, blocks + 1, PG_BLOCKS_PER_CHUNK):
             with engine.connect() as conn:
-                frame = pd.read_sql(text(
+                rows = conn.execute(text(
                     f"SELECT {select_list} FROM {table} WHERE ctid >= CAST(:lo AS tid) "
-                    f"AND ctid < CAST(:hi AS tid){where}"), conn, params={
+                    f"AND ctid < CAST(:hi AS tid){where}"), {
                         **params, "lo": f"({start},0)",
-                        "hi": f"({start + PG_BLOCKS_PER_CHUNK},0)"})
-            if not frame.empty:
-                yield frame
+                        "hi": f"({start + PG_BLOCKS_PER_CHUNK},0)"}).all()
+            if rows:
+                yield [tuple(row) for row in rows]
     else:
         with engine.connect() as conn:
-            streaming = conn.execution_options(stream_results=True, yield_per=chunk_rows)
-            yield from pd.read_sql(text(f"SELECT {select_list} FROM {table} WHERE 1 = 1{where}"),
-                                   streaming, params=params, chunksize=chunk_rows)
+            result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(
+                text(f"SELECT {select_list} FROM {table} WHERE 1 = 1{where}"), params)
+            for part in result.partitions(chunk_rows):
+                yield [tuple(row) for row in part]
