@@ -81,6 +81,7 @@ from core.services.runs import (
     recent_statuses,
     run_extract,
     run_window,
+    runs_stamp,
 )
 from core.services.workers import schedule_firer
 from core.worker import Worker, start_embedded, stop_embedded
@@ -149,6 +150,7 @@ __all__ = [
     "run_anomalies",
     "run_extract",
     "run_window",
+    "runs_stamp",
     "schedule_firer",
     "seed_demo",
     "start_embedded",

@@ -25,7 +25,8 @@ PARAMS = {"datasource": "history_datasource", "connection": "history_connection"
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner="Reading the run history…")
-def _cached(name: str, query: dict[str, Any], extra: dict[str, Any]) -> Any:
+def _cached(name: str, query: dict[str, Any], extra: dict[str, Any], stamp: str | None) -> Any:
+    del stamp  # part of the cache key only: a queued or finished run reads afresh
     with state.session() as s:
         return getattr(service, name)(session=s, query=service.HistoryQuery(**query), **extra)
 
@@ -37,9 +38,11 @@ def forget() -> None:
 
 def _read(name: str, query: service.HistoryQuery, **extra: Any) -> Any:
     """A history aggregate from core, cached for a short while per filter combination (a
-    widget on the page reruns it; the figures may lag the worker by CACHE_SECONDS)."""
+    widget on the page reruns it), and read afresh as soon as a run is queued or changes
+    status (so a run that just finished shows at once)."""
+    stamp, _ = state.attempt(service.runs_stamp)
     try:
-        return _cached(name, asdict(query), extra)
+        return _cached(name, asdict(query), extra, stamp)
     except errors.ExtractsError as exc:
         st.error(str(exc), icon=":material/error:")
         return None

@@ -259,3 +259,12 @@ def recent_statuses(*, session: Session, extract_ids: list[int], limit: int = 10
             .order_by(numbered.c.extract_id, numbered.c.id)):
         out.setdefault(extract_id, []).append(status)
     return out
+
+
+def runs_stamp(*, session: Session) -> str:
+    """A value that changes whenever a run is queued or changes status: caches of what the
+    runs add up to are keyed on it (the newest run id and the count per status)."""
+    newest = session.scalar(select(func.max(Run.id)))
+    counts = session.execute(select(Run.status, func.count()).group_by(Run.status)
+                             .order_by(Run.status)).all()
+    return f"{newest}:" + ",".join(f"{status}={count}" for status, count in counts)
