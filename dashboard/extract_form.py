@@ -1,6 +1,7 @@
 """The sections of the extract form, each a function that draws its widgets and returns what
-was chosen. New extract uses them all (keys start with `new_`); Edit extract reuses fields,
-settings and history, pre-filled (keys start with `edit_<id>_`). Keys that depend on an earlier
+was chosen. New extract uses them all (keys start with `new_`, then `new1_`, ... after each
+create: see `prefix`); Edit extract reuses fields, settings and history, pre-filled (keys start
+with `edit_<id>_`). Keys that depend on an earlier
 choice carry its id, so changing the template starts its fields afresh."""
 
 from __future__ import annotations
@@ -16,8 +17,17 @@ CREATED = "new_created"
 SHOW_CREATED = "new_show_created"
 DUPLICATES = "new_duplicates"
 CLONED = "new_cloned"
+GENERATION = "new_generation"
 # Keys the New extract form keeps after a create (what it says about the create itself).
-KEPT = (CREATED, SHOW_CREATED)
+KEPT = (CREATED, SHOW_CREATED, GENERATION)
+
+
+def prefix() -> str:
+    """The prefix of the form's widget keys: 'new', then 'new1', 'new2', ... after each reset.
+    A browser keeps what a widget showed while its key lives on, even once the key is dropped
+    from the session: only a widget with a new key starts empty on the screen."""
+    generation = int(st.session_state.get(GENERATION, 0))
+    return "new" if generation == 0 else f"new{generation}"
 
 
 def created_links() -> None:
@@ -48,9 +58,12 @@ def _created_body(created: list[tuple[int, str]], where: str) -> None:
 
 
 def reset() -> None:
-    """Empty the form: every widget of the New extract page starts afresh."""
-    for key in [k for k in st.session_state if str(k).startswith("new_") and k not in KEPT]:
+    """Empty the form: every widget of the New extract page starts afresh (new keys)."""
+    old = prefix() + "_"
+    for key in [k for k in st.session_state if str(k).startswith(old) and k not in KEPT]:
         del st.session_state[key]
+    st.session_state.pop(DUPLICATES, None)
+    st.session_state[GENERATION] = int(st.session_state.get(GENERATION, 0)) + 1
 
 
 def clone_source() -> schemas.ExtractOut | None:
@@ -66,12 +79,14 @@ def clone_source() -> schemas.ExtractOut | None:
         reset()
         st.session_state.pop(CREATED, None)
         st.session_state[CLONED] = extract.id
-        st.session_state["new_datasource"] = extract.datasource_name
-        st.session_state[f"new_connection_{extract.datasource_name}"] = extract.connection_id
-        st.session_state[f"new_accounts_{extract.connection_id}"] = [extract.account_id]
-        st.session_state[f"new_template_{extract.connection_id}"] = extract.template_id
-        st.session_state[f"new_table_choice_{extract.template_id}"] = "Existing data table"
-        st.session_state[f"new_table_existing_{extract.template_id}"] = \
+        form = prefix()
+        st.session_state[f"{form}_datasource"] = extract.datasource_name
+        st.session_state[f"{form}_connection_{extract.datasource_name}"] = \
+            extract.connection_id
+        st.session_state[f"{form}_accounts_{extract.connection_id}"] = [extract.account_id]
+        st.session_state[f"{form}_template_{extract.connection_id}"] = extract.template_id
+        st.session_state[f"{form}_table_choice_{extract.template_id}"] = "Existing data table"
+        st.session_state[f"{form}_table_existing_{extract.template_id}"] = \
             extract.data_table_title
     st.info(f"A copy of {extract.title!r}: change what should differ (an account, a filter), "
             "then create it.", icon=":material/content_copy:")
@@ -113,6 +128,7 @@ def _create(data: dict[str, object], slots: widgets.ProblemSlots) -> None:
         slots.show(error)
         return
     reset()
+    st.session_state.pop(CLONED, None)  # cloning the same extract again starts afresh
     st.session_state[CREATED] = [(e.id, e.title) for e in created or []]
     st.session_state[SHOW_CREATED] = True
     if "clone" in st.query_params:
@@ -130,7 +146,7 @@ def source() -> tuple[schemas.ConnectionOut, list[int]] | None:
     connected = [c.datasource for c in every_connection if c.datasource in names]
     first = names.index(connected[0]) if connected else 0
     name = st.selectbox("Datasource", names, index=first, format_func=datasources.__getitem__,
-                        key="new_datasource")
+                        key=f"{prefix()}_datasource")
     connections = [c for c in every_connection if c.datasource == name]
     if not connections:
         st.info(f"No {datasources[name]} connection yet: add one first.",
@@ -138,11 +154,11 @@ def source() -> tuple[schemas.ConnectionOut, list[int]] | None:
         st.page_link(navigation.CONNECTIONS, label="Add a connection", icon=":material/cable:")
         return None
     by_id = {c.id: c for c in connections}
-    connection = by_id[st.selectbox("Connection", list(by_id), key=f"new_connection_{name}",
+    connection = by_id[st.selectbox("Connection", list(by_id), key=f"{prefix()}_connection_{name}",
                                     format_func=lambda i: by_id[i].title)]
     accounts = {a.id: a.name for a in connection.accounts}
     chosen = st.multiselect("Accounts", list(accounts), format_func=accounts.__getitem__,
-                            key=f"new_accounts_{connection.id}",
+                            key=f"{prefix()}_accounts_{connection.id}",
                             help="One extract is created per account; all write to one "
                                  "data table.", placeholder="Choose one or more accounts")
     return connection, chosen
@@ -156,7 +172,7 @@ def template(connection: schemas.ConnectionOut) -> schemas.TemplateOut | None:
         st.info("This connection offers no templates.", icon=":material/info:")
         return None
     by_id = {t.id: t for t in templates}
-    picked = by_id[st.selectbox("Template", list(by_id), key=f"new_template_{connection.id}",
+    picked = by_id[st.selectbox("Template", list(by_id), key=f"{prefix()}_template_{connection.id}",
                                 format_func=lambda i: by_id[i].title)]
     st.caption(picked.description)
     return picked
@@ -198,13 +214,13 @@ def data_table(template: schemas.TemplateOut) -> str:
     choice = "New data table"
     if existing:
         choice = st.radio("Write to", ["New data table", "Existing data table"],
-                          horizontal=True, key=f"new_table_choice_{template.id}")
+                          horizontal=True, key=f"{prefix()}_table_choice_{template.id}")
     if choice == "New data table":
-        return st.text_input("Data table title", key="new_table_title",
+        return st.text_input("Data table title", key=f"{prefix()}_table_title",
                              placeholder="e.g. Campaign stats",
                              help="Rows of every account land in this one table.")
     picked = st.selectbox("Data table", list(existing.values()),
-                          key=f"new_table_existing_{template.id}")
+                          key=f"{prefix()}_table_existing_{template.id}")
     return str(picked)
 
 

@@ -8,6 +8,7 @@ st.title("New extract")
 extract_form.created_links()
 model = extract_form.clone_source()  # `?clone=N`: the form starts as a copy of extract N
 slots = widgets.ProblemSlots("new", "Nothing was created")
+form = extract_form.prefix()  # the widgets' keys: new ones after each create
 
 with st.container(border=True):
     st.subheader("Source")
@@ -27,34 +28,34 @@ copy = model if model is not None and model.template_id == template.id else None
 
 with st.container(border=True):
     st.subheader("Fields")
-    fields = extract_form.fields(template, current=copy.fields if copy else None)
+    fields = extract_form.fields(template, form, copy.fields if copy else None)
     slots.here("template_settings.fields")
 with st.container(border=True):
     st.subheader("Filters")
-    filters = filter_rows(template, slots, "new", "template_settings.filters",
+    filters = filter_rows(template, slots, form, "template_settings.filters",
                           copy.filters if copy else None)
 with st.container(border=True):
     st.subheader("Template settings")
-    settings = extract_form.own_settings(template, current=copy.template_settings
+    settings = extract_form.own_settings(template, form, copy.template_settings
                                          if copy else None)
     slots.here("template_settings")
 with st.container(border=True):
     st.subheader("Data table")
     table_title = extract_form.data_table(template)
     slots.here("data_table_title")
-    title = st.text_input("Extract title (optional)", key="new_title",
+    title = st.text_input("Extract title (optional)", key=f"{form}_title",
                           help="Left empty, each extract is named after its account and "
                                "template.")
     slots.here("title")
 with st.container(border=True):
     st.subheader("Schedules")
     schedules = schedule_rows(template, state.get_database().settings.schedules_limit,
-                              slots, "new", [as_inputs(s) for s in copy.schedules]
+                              slots, form, [as_inputs(s) for s in copy.schedules]
                               if copy and copy.schedules else None)
     slots.here("schedules")
 with st.container(border=True):
     st.subheader("History")
-    history = extract_form.history(template, current=copy.sync_historical_data
+    history = extract_form.history(template, form, copy.sync_historical_data
                                    if copy else None)
     slots.here("sync_historical_data")
 

@@ -59,10 +59,12 @@ def test_the_form_creates_one_extract_per_account(app_db: Database) -> None:
     box = at.get_by_key("new_created_box")
     assert [link.value for link in box.page_link] == [e.title for e in created]
     assert [b.label for b in box.button] == ["Run now", "Run now"]
-    # The form starts afresh: no accounts, no data table title, no filter rows.
-    assert at.multiselect(key="new_accounts_1").value == []
-    assert at.text_input(key="new_table_title").value == ""
-    assert "new_filter_1_0_field" not in [w.key for w in at.selectbox]
+    # The form starts afresh, its widgets under new keys (a browser would otherwise keep
+    # showing what they held): no accounts, no data table title, no filter rows.
+    assert at.multiselect(key="new1_accounts_1").value == []
+    assert at.text_input(key="new1_table_title").value == ""
+    assert not [w.key for w in at.selectbox if "filter" in str(w.key)]
+    assert not [k for k in at.session_state if str(k).startswith("new_accounts")]
 
     # Run now from the confirmation queues a run and opens the extract.
     box.button[0].click().run()
@@ -219,17 +221,17 @@ def test_clone_opens_the_form_pre_filled(app_db: Database) -> None:
 
     assert not at.exception
     assert at.title[0].value == "New extract"
-    assert at.multiselect(key="new_accounts_1").value == [1]
-    assert at.checkbox(key="new_field_1_clicks").value
-    assert not at.checkbox(key="new_field_1_spend").value
-    assert at.selectbox(key="new_filter_1_0_field").value == "clicks"
-    assert at.selectbox(key="new_schedule_1_0_frequency").value == "weekly"
-    assert at.selectbox(key="new_schedule_1_0_timezone").value == "America/New_York"
-    assert at.selectbox(key="new_table_existing_1").value == "Campaign stats"
+    assert at.multiselect(key="new1_accounts_1").value == [1]
+    assert at.checkbox(key="new1_field_1_clicks").value
+    assert not at.checkbox(key="new1_field_1_spend").value
+    assert at.selectbox(key="new1_filter_1_0_field").value == "clicks"
+    assert at.selectbox(key="new1_schedule_1_0_frequency").value == "weekly"
+    assert at.selectbox(key="new1_schedule_1_0_timezone").value == "America/New_York"
+    assert at.selectbox(key="new1_table_existing_1").value == "Campaign stats"
 
     # AppTest stays on the page it was told to; a browser follows st.switch_page.
     at.switch_page(navigation.NEW_EXTRACT)
-    at.multiselect(key="new_accounts_1").set_value([2]).run()
+    at.multiselect(key="new1_accounts_1").set_value([2]).run()
     at.button(key="new_create").click().run()
 
     assert not at.exception

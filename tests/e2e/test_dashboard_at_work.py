@@ -154,6 +154,17 @@ def test_live_pages_recovery_and_schedules(page: Page, quiet_server: Server) -> 
         min(len(chunks), 10))
     expect(page.get_by_role("button", name=re.compile("^Cancel backfill"))).to_have_count(0)
 
+    # History of an extract that only failed, with a connection filter: every section
+    # renders (the issue saw a TypeError in Freshness and no Coverage).
+    page.goto(f"{quiet_server.url}/history?extract={failing}&connection=1")
+    expect(page.get_by_role("heading", name="Coverage")).to_be_visible()
+    wait_idle(page)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    expect(page.get_by_text(re.compile("could not be (shown|read)"))).to_have_count(0)
+    freshness = grid(page.get_by_test_id("stDataFrame").filter(
+        has=page.get_by_text("failing since", exact=True)))
+    assert freshness[0]["failing since"].endswith("(3 in a row)"), freshness
+
     # Failing since, then Retry failed windows; the header follows the retry live.
     page.goto(f"{quiet_server.url}/extract?id={failing}")
     page.evaluate(MARKER)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.ui import choose, fill, fill_date, grid, screenshot, set_checkbox
+from tests.e2e.ui import choose, fill, fill_date, grid, screenshot, set_checkbox, wait_idle
 
 ACCOUNTS = ("Acme Retail", "Globex Travel")
 TEMPLATE = "Campaign performance (daily)"
@@ -71,6 +71,9 @@ def test_a_new_user_creates_runs_and_edits_an_extract(page: Page, app_server: st
     dialog = page.get_by_role("dialog")
     expect(dialog.get_by_text("Created 2 extract(s).", exact=False)).to_be_visible()
     expect(dialog.get_by_role("link", name=f"Globex Travel · {TEMPLATE}")).to_be_visible()
+    # Behind it the form is empty again, ready for the next extract.
+    wait_idle(page)
+    expect(page.get_by_label("Data table title", exact=True)).to_have_value("")
     dialog.get_by_role("link", name=TITLE).click()
 
     # The extract page: run it for ten days, well inside the template's depth limit.
