@@ -28,13 +28,14 @@ class Failing:
 
 def _cancel(session: Session, extract_id: int, query: object, now: datetime) -> int:
     load(session, Extract, extract_id, "extract")
-    ids = list(session.scalars(query))  # type: ignore[call-overload]
-    for run_id in ids:
+    done = 0
+    for run_id in list(session.scalars(query)):  # type: ignore[call-overload]
         try:
             runs.cancel_run(session=session, run_id=run_id, now=now)
+            done += 1
         except errors.Conflict:
             continue  # it finished between the read and the lock: nothing left to stop
-    return len(ids)
+    return done
 
 
 def cancel_backfill(*, session: Session, extract_id: int, now: datetime | None = None) -> int:
