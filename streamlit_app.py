@@ -2,7 +2,8 @@
 
 `python3 dev.py run` runs `streamlit run streamlit_app.py`. Streamlit's `st.App` serves the
 dashboard (its main script is dashboard/router.py) as an ASGI app with the FastAPI app mounted
-at /api; the lifespan opens the database and starts the embedded worker once.
+at /api and finished exports at /downloads; the lifespan opens the database and starts the
+embedded worker once.
 `uvicorn api.app:app` serves the API alone.
 """
 
@@ -18,7 +19,7 @@ from starlette.routing import Mount
 from api.app import create_api, serve
 from api.deps import Backend
 from core.config import get_settings
-from dashboard import auth
+from dashboard import auth, downloads
 
 ROUTER = Path(__file__).resolve().parent / "dashboard" / "router.py"
 
@@ -32,4 +33,5 @@ def lifespan(_app: Any) -> AbstractAsyncContextManager[None]:
     return serve(backend)
 
 
-app = st.App(str(ROUTER), routes=[Mount("/api", app=create_api(backend))], lifespan=lifespan)
+app = st.App(str(ROUTER), routes=[Mount("/api", app=create_api(backend)), downloads.ROUTE],
+             lifespan=lifespan)

@@ -38,7 +38,7 @@ from core.models import (
     User,
 )
 from core.schemas import Actor
-from core.vocabulary import Role, RunStatus, RunTrigger
+from core.vocabulary import Role, RunStatus
 
 ACTOR, NOW = "actor", "actor_now"
 SECRET = "(changed)"  # what the log says of a secret, never its value
@@ -210,8 +210,9 @@ def _entry(how: str, obj: Any) -> _Entry | None:
 
 
 def _run_entry(how: str, run: Run, rule: Rule) -> _Entry | None:
-    """Runs a person asked for, and cancels; what the worker does with runs is not logged."""
-    if how == "created" and run.trigger in (RunTrigger.MANUAL, RunTrigger.BACKFILL):
+    """Runs a person asked for, and cancels (what the worker does with runs has no actor and
+    is not logged); a run's progress is not a change anyone made."""
+    if how == "created":  # by a person: a run, a backfill, a retry of failed windows
         return _Entry("run requested", run, rule, {
             "window": {"after": f"{_shown(rule, '', run.date_from)} → "
                                 f"{_shown(rule, '', run.date_to)}"},

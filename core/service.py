@@ -40,6 +40,8 @@ from core.services.connections import (
     refresh_connection,
     update_connection,
 )
+from core.services.duplicates import find_duplicates
+from core.services.exports import Export, export_file, get_export, list_exports, start_export
 from core.services.extracts import (
     create_extracts,
     delete_extract,
@@ -70,13 +72,23 @@ from core.services.history import (
     volume_anomalies,
 )
 from core.services.query_templates import add_query_template, list_query_templates
+from core.services.recovery import (
+    Failing,
+    cancel_backfill,
+    cancel_queued,
+    failed_windows,
+    failing_since,
+    retry_failed_windows,
+)
 from core.services.runs import (
     cancel_run,
     get_run,
     last_run_rows,
     list_runs,
+    recent_statuses,
     run_extract,
     run_window,
+    runs_stamp,
 )
 from core.services.users import LOCAL_USER, actor_for, list_users, set_user_role, sign_in
 from core.services.workers import ExecutorState, executor_state, schedule_firer
@@ -88,6 +100,8 @@ __all__ = [
     "Coverage",
     "Database",
     "ExecutorState",
+    "Export",
+    "Failing",
     "Headline",
     "HistoryQuery",
     "Worker",
@@ -95,6 +109,8 @@ __all__ = [
     "actor_for",
     "add_query_template",
     "authenticate",
+    "cancel_backfill",
+    "cancel_queued",
     "cancel_run",
     "connection_datasources",
     "coverage",
@@ -110,12 +126,17 @@ __all__ = [
     "delete_connection",
     "delete_extract",
     "executor_state",
+    "export_file",
     "extract_titles",
+    "failed_windows",
+    "failing_since",
     "failure_groups",
     "fill_gaps",
+    "find_duplicates",
     "freshness",
     "get_connection",
     "get_data_table",
+    "get_export",
     "get_extract",
     "get_run",
     "get_template",
@@ -128,6 +149,7 @@ __all__ = [
     "list_connections",
     "list_data_tables",
     "list_datasources",
+    "list_exports",
     "list_extracts",
     "list_query_templates",
     "list_runs",
@@ -137,17 +159,21 @@ __all__ = [
     "patch_extract",
     "pause_extract",
     "preview_rows",
+    "recent_statuses",
     "refresh_accounts",
     "refresh_connection",
+    "retry_failed_windows",
     "revoke_api_key",
     "run_anomalies",
     "run_extract",
     "run_window",
+    "runs_stamp",
     "schedule_firer",
     "seed_demo",
     "set_user_role",
     "sign_in",
     "start_embedded",
+    "start_export",
     "stop_embedded",
     "sync_templates",
     "test_connection",

@@ -16,8 +16,7 @@ from core import service
 from core.vocabulary import RunStatus
 from dashboard import display
 
-SHADES = {"green": "#1f9d55", "red": "#d64545", "blue": "#2b7bd6", "gray": "#9aa3ad",
-          "orange": "#f08c00"}
+SHADES = display.SHADES
 STATUS_COLOURS: dict[str, str] = {s: SHADES[display.RUN_STATUS_COLOURS[s]] for s in RunStatus}
 QUEUE_WAIT_COLOUR = "#d5dae0"
 ANOMALY_COLOUR = "#7b3fe4"
@@ -39,8 +38,29 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, **extra: Any) -> go.Figu
     return fig
 
 
+NO_DATA_COLOUR = "#6c757d"
+
+
+def no_data(fig: go.Figure, message: str) -> go.Figure:
+    """A chart with nothing to draw: its title and `message` in words, no empty axes."""
+    fig.add_annotation(text=message, xref="paper", yref="paper", x=0.5, y=0.5,
+                       showarrow=False, font={"size": 15, "color": NO_DATA_COLOUR})
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_layout(showlegend=False, height=220, plot_bgcolor="white")
+    return fig
+
+
+def is_empty(fig: go.Figure) -> bool:
+    """Whether a figure says it has no data (for tests and callers)."""
+    return any(a.text and a.font.color == NO_DATA_COLOUR for a in fig.layout.annotations)
+
+
 def runs_by_status(daily: pd.DataFrame) -> go.Figure:
     """Runs per day, stacked by status."""
+    if daily.empty or not daily["runs"].sum():
+        return no_data(_layout(go.Figure(), "Runs per day by status", "", ""),
+                       "No runs in this period yet")
     fig = go.Figure([
         go.Bar(x=list(daily["day"]), y=list(daily[status]), name=status,
                marker_color=STATUS_COLOURS[status],
@@ -52,6 +72,9 @@ def runs_by_status(daily: pd.DataFrame) -> go.Figure:
 def success_rate(daily: pd.DataFrame) -> go.Figure:
     """Succeeded runs as a share of finished ones, per day (gaps where nothing finished)."""
     rates = [None if pd.isna(r) else round(r * 100, 1) for r in daily["success_rate"]]
+    if all(r is None for r in rates):
+        return no_data(_layout(go.Figure(), "Success rate per day", "", ""),
+                       "No finished runs in this period yet")
     detail = [f"{s} of {s + f} finished" for s, f in zip(daily["succeeded"], daily["failed"],
                                                          strict=True)]
     fig = go.Figure(go.Scatter(
@@ -67,6 +90,9 @@ def rows_by_table(rows: pd.DataFrame, days: list[date],
                   anomalies: pd.DataFrame | None = None) -> go.Figure:
     """Rows loaded per day, stacked by data table; volume anomalies as markers on top."""
     tables = sorted(rows["data_table"].unique()) if not rows.empty else []
+    if not tables or not rows["rows"].sum():
+        return no_data(_layout(go.Figure(), "Rows loaded per day by data table", "", ""),
+                       "No rows loaded in this period yet")
     traces: list[go.BaseTraceType] = []
     for n, table in enumerate(tables):
         loaded = rows[rows["data_table"] == table].set_index("day")["rows"]
@@ -95,6 +121,10 @@ def durations(daily: pd.DataFrame) -> go.Figure:
     """Median and p95 run duration per day."""
     def series(column: str) -> list[float | None]:
         return [None if pd.isna(v) else float(v) for v in daily[column]]
+
+    if daily.empty or all(v is None for v in series("p50")):
+        return no_data(_layout(go.Figure(), "Run duration per day", "", ""),
+                       "No finished runs in this period yet")
 
     fig = go.Figure([
         go.Scatter(x=list(daily["day"]), y=series("p50"), name="p50 (median)", mode="lines+markers",
@@ -182,8 +212,11 @@ def timeline(runs: pd.DataFrame, now: datetime) -> go.Figure:
                for s in RunStatus if run_x[s]]
     fig = go.Figure(traces)
     peak = peak_concurrency(runs, now) if not runs.empty else 0
+    # The legend sits above the plot: below it, it ran into the time axis's labels.
     fig = _layout(fig, f"Runs of the day: queue wait and run time (at most {peak} at once)",
-                  "Time", "Extract", barmode="overlay", hovermode="closest")
+                  "", "", barmode="overlay", hovermode="closest",
+                  legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
+                  margin={"t": 90, "b": 10})
     fig.update_xaxes(type="date")
     fig.update_yaxes(categoryorder="array", categoryarray=lanes[::-1], type="category")
     fig.update_layout(height=max(260, 60 + 22 * len(lanes)))

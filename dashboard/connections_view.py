@@ -71,7 +71,7 @@ def edit_form(connection: schemas.ConnectionOut) -> None:
     [source] = [d for d in service.list_datasources() if d.name == connection.datasource]
     schema = source.config_schema
     key = f"connections_edit_{connection.id}"
-    slots = widgets.ProblemSlots(key, nothing_done="Nothing was saved")
+    slots = widgets.ProblemSlots(key, outcome="Nothing was saved")
     with st.form(key, enter_to_submit=False):
         title = st.text_input("Title", value=connection.title, key=f"{key}_title")
         slots.here("title")
@@ -127,7 +127,7 @@ def add_form() -> None:
     datasources = {d.name: d for d in service.list_datasources()}
     name = st.selectbox("Datasource", list(datasources), key="connections_datasource",
                         format_func=lambda n: datasources[n].title)
-    slots = widgets.ProblemSlots("connections")
+    slots = widgets.ProblemSlots("connections", "No connection was added")
     with st.form(f"connections_add_{name}", enter_to_submit=False):
         title = st.text_input("Title", key="connections_title",
                               placeholder=f"e.g. {datasources[name].title}, marketing team")

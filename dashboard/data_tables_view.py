@@ -1,17 +1,18 @@
-"""The Data tables page's parts: one card per table, with a preview and a CSV download."""
+"""The Data tables page's parts: one card per table, with a preview and exports (CSV,
+Parquet) written in the background."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from core import schemas, service
-from dashboard import navigation, state
+from dashboard import display, exports_view, navigation, state
 
 PREVIEW_ROWS = 100
 
 
 def card(table: schemas.DataTableOut) -> None:
-    """A data table: its template, rows, extracts, columns, a preview and a CSV download."""
+    """A data table: its template, rows, extracts, columns, a preview and its exports."""
     with st.container(border=True, key=f"data_tables_card_{table.id}"):
         st.subheader(table.title)
         st.caption(f"{table.template_title} · {table.row_count:,} rows · warehouse table "
@@ -33,14 +34,7 @@ def card(table: schemas.DataTableOut) -> None:
             rows = state.call(service.preview_rows, data_table_id=table.id,
                               limit=PREVIEW_ROWS)
             if rows is not None:
-                st.dataframe(rows, hide_index=True, alt=f"Latest rows of {table.title}")
-        database = state.get_database()
-
-        def csv() -> str:
-            with database.session() as s:
-                return service.data_table_csv(session=s, data_table_id=table.id)
-
-        st.download_button("Download CSV", csv, file_name=f"{table.table_name}.csv",
-                           mime="text/csv", icon=":material/download:",
-                           key=f"data_tables_csv_{table.id}", on_click="ignore",
+                st.dataframe(display.local_rows(rows, state.timezone()), hide_index=True,
+                             alt=f"Latest rows of {table.title}")
+        exports_view.panel(key=f"data_tables_{table.id}", data_table_id=table.id,
                            disabled=table.row_count == 0)

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from datetime import date
 
+import pandas as pd
 import streamlit as st
 
 from core import schemas, service
 from core.vocabulary import ExtractStatus
-from dashboard import display, navigation, readers, state, widgets
+from dashboard import (
+    display,
+    guard,
+    history_view,
+    navigation,
+    readers,
+    runs_view,
+    state,
+    widgets,
+)
 from dashboard.windows import PRESETS, preset_window
 
 NOTICE = "extract_notice"
@@ -31,12 +41,45 @@ def notice() -> None:
         st.success(st.session_state.pop(NOTICE), icon=":material/check:")
 
 
+REFRESH_SECONDS = 2
+
+
+def live(extract: schemas.ExtractOut, timezone: str) -> None:
+    """The header, the Run panel, the runs and the latest rows: redrawn every few seconds
+    while a run of the extract is queued or running; once the last one ends, the whole page
+    once more (the charts then show it), and no more refreshing."""
+    syncing = extract.status == ExtractStatus.SYNCING
+    st.fragment(run_every=REFRESH_SECONDS if syncing else None)(_live)(
+        extract.id, timezone, syncing)
+
+
+def _live(extract_id: int, timezone: str, was_syncing: bool) -> None:
+    extract = state.call(service.get_extract, extract_id=extract_id, now=state.now())
+    if extract is None:
+        return
+    if was_syncing and extract.status != ExtractStatus.SYNCING:
+        history_view.forget()
+        st.rerun()
+    with guard.section("The header"):
+        header(extract, timezone)
+    with st.container(border=True), guard.section("The Run panel"):
+        st.subheader("Run")
+        run_panel(extract)
+    with st.container(border=True), guard.section("The runs"):
+        st.subheader("Runs")
+        runs_view.runs_section(extract.id, timezone)
+    with st.container(border=True), guard.section("The latest rows"):
+        st.subheader("Latest rows")
+        preview(extract.id, timezone)
+
+
 def header(extract: schemas.ExtractOut, timezone: str) -> None:
-    """Title, status, last sync, next run and any error, in plain sight."""
+    """Title, status, last sync, next run, since when it fails and any error, in plain
+    sight."""
     st.title(extract.title)
+    look = display.look(extract.status)
     with st.container(horizontal=True):
-        st.badge(extract.status, icon=display.STATUS_ICONS.get(extract.status),
-                 color=display.status_colour(extract.status))  # type: ignore[arg-type]
+        st.badge(extract.status, icon=look.icon, color=look.colour)  # type: ignore[arg-type]
         if extract.schema_changed:
             st.badge("schema changed", icon=":material/schema:", color="orange")
     now = state.now()
@@ -47,11 +90,35 @@ def header(extract: schemas.ExtractOut, timezone: str) -> None:
                   help=display.local_time(extract.next_run_at, timezone))
         st.metric("Account", extract.account_name, border=True)
         st.metric("Data table", extract.data_table_title, border=True)
-    st.caption(f"{extract.template_title} · fields: {', '.join(extract.fields)}")
-    if extract.error_text:
+    st.caption(f"{extract.template_title} · fields: {', '.join(extract.fields)} · "
+               f"{display.schedules_summary(extract.schedules)}")
+    failing = (state.call(service.failing_since, extract_ids=[extract.id]) or {}).get(
+        extract.id)
+    if failing is not None:
+        st.error(f"Failing since {display.local_time(failing.since, timezone)}: "
+                 f"{failing.count} run(s) in a row failed."
+                 + (f" Last error: {extract.error_text}" if extract.error_text else ""),
+                 icon=":material/error:")
+    elif extract.error_text:
         st.error(extract.error_text, icon=":material/error:")
     if extract.schema_changed and extract.schema_changed != extract.error_text:
         st.warning(extract.schema_changed, icon=":material/schema:")
+
+
+def schedules(extract: schemas.ExtractOut, timezone: str) -> None:
+    """Each schedule in words with its next fire time (in the chosen timezone)."""
+    if not extract.schedules:
+        st.caption("No schedules: the extract runs only when asked.")
+        return
+    now = state.now()
+    with st.container(key=f"extract_{extract.id}_schedules"):
+        st.dataframe(pd.DataFrame([{
+            "schedule": display.schedules_summary([s]),
+            "lookback": f"{s.lookback} days" if isinstance(s.lookback, int) else s.lookback,
+            "next run": (f"{display.local_time(s.next_run_at, timezone)} "
+                         f"({display.relative_time(s.next_run_at, now)})"
+                         if s.next_run_at else "paused")}
+            for s in extract.schedules]), hide_index=True)
 
 
 def _set_window(extract_id: int, window: tuple[date, date]) -> None:
@@ -60,9 +127,9 @@ def _set_window(extract_id: int, window: tuple[date, date]) -> None:
 
 
 def run_panel(extract: schemas.ExtractOut) -> None:
-    """date_from / date_to (the lookback window by default), presets and the Run button."""
+    """Start and end date (the lookback window by default), presets and the Run button."""
     window = state.call(service.run_window, extract_id=extract.id, now=state.now())
-    slots = widgets.ProblemSlots("extract")
+    slots = widgets.ProblemSlots("extract", "No run was queued")
     dates: dict[str, date | None] = {"date_from": None, "date_to": None}
     if window is None:
         st.caption("This template has no date field: a run loads everything.")
@@ -76,9 +143,11 @@ def run_panel(extract: schemas.ExtractOut) -> None:
             for name, label in PRESETS.items():
                 st.button(label, key=f"extract_preset_{name}", on_click=_set_window,
                           args=(extract.id, preset_window(name, today)))
+        labels = {"date_from": "Start date", "date_to": "End date"}
         for column, name in zip(st.columns(2), dates, strict=True):
             with column:
-                value = st.date_input(name, key=f"extract_{extract.id}_{name}")
+                value = st.date_input(labels[name], key=f"extract_{extract.id}_{name}",
+                                      min_value=date(1970, 1, 1), max_value=date(2100, 12, 31))
                 dates[name] = value if isinstance(value, date) else None
                 slots.here(name)
     if st.button("Run", type="primary", icon=":material/rocket_launch:", key="extract_run"):
@@ -112,6 +181,14 @@ def edit(extract: schemas.ExtractOut) -> None:
         st.switch_page(navigation.EDIT_EXTRACT, query_params={"id": str(extract.id)})
 
 
+def clone(extract: schemas.ExtractOut) -> None:
+    """Open the New extract form pre-filled with this extract's settings."""
+    if st.button("Clone", icon=":material/content_copy:", key="extract_clone",
+                 help="A new extract with the same template, fields, filters, data table and "
+                      "schedules; pick its account before creating it."):
+        st.switch_page(navigation.NEW_EXTRACT, query_params={"clone": str(extract.id)})
+
+
 def delete(extract: schemas.ExtractOut) -> None:
     """Delete, after a confirmation; the data table's rows stay unless the box is ticked."""
     confirming = f"extract_{extract.id}_confirm_delete"
@@ -141,12 +218,13 @@ def delete(extract: schemas.ExtractOut) -> None:
                 st.rerun()
 
 
-def preview(extract_id: int) -> None:
-    """The latest rows this extract wrote."""
+def preview(extract_id: int, timezone: str) -> None:
+    """The latest rows this extract wrote (times in the chosen timezone)."""
     rows = state.call(service.preview_rows, extract_id=extract_id, limit=50)
     if rows is None:
         return
     if rows.empty:
         st.caption("No rows yet: run the extract.")
     else:
-        st.dataframe(rows, hide_index=True, alt="Latest rows of this extract")
+        st.dataframe(display.local_rows(rows, timezone), hide_index=True,
+                     alt="Latest rows of this extract")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
@@ -17,22 +19,29 @@ GENERATION = "extracts_generation"
 NOTICE = "extracts_notice"
 PAGE_SIZE = 200
 
-# What a person scans for comes first, so that it is in view at 1400 px: the title, its status,
-# when it last synced and next runs, and the rows its last run loaded.
+REFRESH_SECONDS = 3
+STRIP_RUNS = 10
+# What a person scans for comes first, so that it is in view at 1440 px: the title, its status,
+# its last runs, since when it fails, when it last synced and next runs.
 COLUMNS: dict[str, Any] = {
-    "open": st.column_config.LinkColumn("", display_text="Open", width="small"),
-    "title": st.column_config.TextColumn("Title", width="medium"),
-    "status": st.column_config.TextColumn("Status", width=170),
-    "last_sync": st.column_config.TextColumn("Last sync", width="small"),
-    "next_run": st.column_config.TextColumn("Next run", width="small"),
-    "last_rows": st.column_config.NumberColumn("Rows (last run)", format="localized"),
-    "data_table": "Data table",
-    "account": "Account",
-    "template": "Template",
-    "last_sync_at": st.column_config.TextColumn("Last sync at",
-                                                help="In the timezone picked in the sidebar"),
-    "next_run_at": st.column_config.TextColumn("Next run at",
-                                               help="In the timezone picked in the sidebar"),
+    "open": st.column_config.LinkColumn("", display_text="Open", width=50),
+    "title": st.column_config.TextColumn("Title", width="large"),
+    "status": st.column_config.TextColumn("Status", width=100),
+    "last_runs": st.column_config.ImageColumn(
+        "Last runs", width=120, help=f"The statuses of its last {STRIP_RUNS} runs, oldest "
+        "left: green succeeded, red failed, orange cancelled, blue running, gray queued"),
+    "failing": st.column_config.TextColumn(
+        "Failing", width=170, help="Failed runs in a row since the last success, and when "
+        "the first of them failed (in the timezone picked in the sidebar)"),
+    "last_sync": st.column_config.TextColumn("Last sync", width=90),
+    "next_run": st.column_config.TextColumn("Next run", width=120,
+                                            help="In the timezone picked in the sidebar"),
+    "schedule": st.column_config.TextColumn("Schedule", width="medium"),
+    "connection": st.column_config.TextColumn("Connection", width="small"),
+    "last_rows": st.column_config.TextColumn("Rows (last run)", width="small"),
+    "data_table": st.column_config.TextColumn("Data table", width="small"),
+    "account": st.column_config.TextColumn("Account", width="small"),
+    "template": st.column_config.TextColumn("Template", width="small"),
 }
 BULK_ACTIONS: dict[str, Callable[..., object]] = {
     "pause": service.pause_extract, "resume": service.unpause_extract, "run": service.run_extract,
@@ -84,31 +93,94 @@ def columns_shown(extracts: list[schemas.ExtractOut]) -> list[str]:
     return list(COLUMNS)
 
 
-def frame(extracts: list[schemas.ExtractOut], timezone: str,
-          last_rows: dict[int, int | None], now: datetime) -> pd.DataFrame:
-    """One row per extract, every cell already as the table shows it."""
+@dataclass(frozen=True)
+class Extras:
+    """What the list shows besides the extracts themselves, read in one go per page."""
+
+    last_rows: dict[int, int | None] = field(default_factory=dict)
+    recent: dict[int, list[str]] = field(default_factory=dict)
+    failing: dict[int, service.Failing] = field(default_factory=dict)
+    connections: dict[int, str] = field(default_factory=dict)
+
+
+def failing_text(failing: service.Failing | None, timezone: str) -> str:
+    """'3 failed since Nov 28 10:05' ('' when not failing)."""
+    if failing is None:
+        return ""
+    since = failing.since.astimezone(ZoneInfo(timezone)).strftime("%b %-d %H:%M")
+    return f"{failing.count} failed since {since}"
+
+
+def frame(extracts: list[schemas.ExtractOut], timezone: str, extras: Extras,
+          now: datetime) -> pd.DataFrame:
+    """One row per extract, every cell already as the table shows it (no 'None' cells)."""
     return pd.DataFrame(
         [{"open": f"extract?id={e.id}", "title": e.title,
           "status": display.status_label(e.status)
           + (" · schema changed" if e.schema_changed else ""),
+          "last_runs": display.status_strip(extras.recent.get(e.id, [])),
+          "failing": failing_text(extras.failing.get(e.id), timezone),
           "last_sync": display.relative_time(e.last_sync, now),
-          "next_run": display.next_run(e, now),
-          "last_rows": last_rows.get(e.id), "data_table": e.data_table_title,
-          "account": e.account_name, "template": e.template_title,
-          "last_sync_at": display.local_time(e.last_sync, timezone),
-          "next_run_at": display.next_run(e, now, timezone)}
+          "next_run": display.next_run_short(e, now, timezone),
+          "schedule": display.schedules_summary(e.schedules),
+          "connection": extras.connections.get(e.connection_id, f"#{e.connection_id}"),
+          "last_rows": display.number(extras.last_rows.get(e.id)),
+          "data_table": e.data_table_title,
+          "account": e.account_name, "template": e.template_title}
          for e in extracts],
         columns=columns_shown(extracts),
     )
 
 
+def styled(table: pd.DataFrame) -> Any:
+    """The frame with each status word in its colour."""
+    return table.style.map(display.status_css, subset=["status"])
+
+
+def extras(extracts: list[schemas.ExtractOut]) -> Extras:
+    """The last rows, last runs, failure streaks and connection names of `extracts`."""
+    ids = [e.id for e in extracts]
+    return Extras(last_rows=state.call(service.last_run_rows, extract_ids=ids) or {},
+                  recent=state.call(service.recent_statuses, extract_ids=ids,
+                                    limit=STRIP_RUNS) or {},
+                  failing=state.call(service.failing_since, extract_ids=ids) or {},
+                  connections=readers.connection_titles())
+
+
 def table(extracts: list[schemas.ExtractOut], timezone: str) -> list[int]:
     """The table with a row selection; returns the ids of the selected extracts."""
-    last_rows = state.call(service.last_run_rows, extract_ids=[e.id for e in extracts]) or {}
-    event = st.dataframe(frame(extracts, timezone, last_rows, state.now()),
-                         column_config=COLUMNS, hide_index=True, on_select="rerun",
-                         selection_mode="multi-row", key=table_key(), alt="Extracts")
+    shown = frame(extracts, timezone, extras(extracts), state.now())
+    event = st.dataframe(styled(shown), column_config=COLUMNS, hide_index=True,
+                         on_select="rerun", selection_mode="multi-row", key=table_key(),
+                         alt="Extracts", row_height=36)
     return [extracts[i].id for i in event.selection.rows if i < len(extracts)]
+
+
+def live_list(query: dict[str, Any], timezone: str) -> None:
+    """The table, its bulk actions and pager; redrawn every few seconds while one of the
+    extracts shown is syncing, still once nothing is."""
+    page = state.call(service.list_extracts, **query, page=page_number(), page_size=PAGE_SIZE)
+    syncing = page is not None and any(e.status == ExtractStatus.SYNCING for e in page.items)
+    st.fragment(run_every=REFRESH_SECONDS if syncing else None)(_list)(query, timezone, syncing)
+
+
+def _list(query: dict[str, Any], timezone: str, was_syncing: bool) -> None:
+    page = state.call(service.list_extracts, **query, page=page_number(), page_size=PAGE_SIZE)
+    if page is None:
+        return
+    if was_syncing and not any(e.status == ExtractStatus.SYNCING for e in page.items):
+        st.rerun()  # the last sync ended: draw the page afresh, which stops the refresh
+    if page.total == 0:
+        if any(v is not None for v in query.values()):
+            st.info("No extracts match these filters.", icon=":material/filter_alt_off:")
+        else:
+            st.info("No extracts yet: create one", icon=":material/info:")
+            st.page_link(navigation.NEW_EXTRACT, label="Create an extract",
+                         icon=":material/add_circle:")
+        return
+    selected = table(page.items, timezone)
+    bulk_actions(selected)
+    pager(page.total)
 
 
 def _bulk(action: str, ids: list[int]) -> None:
@@ -132,8 +204,10 @@ def bulk_actions(ids: list[int]) -> None:
             st.switch_page(navigation.EXTRACT, query_params={"id": str(ids[0])})
         for action, icon in (("pause", "pause"), ("resume", "play_arrow"),
                              ("run", "rocket_launch")):
-            st.button(action.capitalize(), icon=f":material/{icon}:", disabled=not ids,
-                      on_click=_bulk, args=(action, ids), key=f"extracts_{action}")
+            if st.button(action.capitalize(), icon=f":material/{icon}:", disabled=not ids,
+                         key=f"extracts_{action}"):
+                _bulk(action, ids)
+                st.rerun()  # the whole page: the notice above the list, the statuses
     if not ids:
         st.caption("Select rows to pause, resume or run several extracts at once.")
 

@@ -25,16 +25,24 @@ PARAMS = {"datasource": "history_datasource", "connection": "history_connection"
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner="Reading the run history…")
-def _cached(name: str, query: dict[str, Any], extra: dict[str, Any]) -> Any:
+def _cached(name: str, query: dict[str, Any], extra: dict[str, Any], stamp: str | None) -> Any:
+    del stamp  # part of the cache key only: a queued or finished run reads afresh
     with state.session() as s:
         return getattr(service, name)(session=s, query=service.HistoryQuery(**query), **extra)
 
 
+def forget() -> None:
+    """Drop the cached aggregates (a run just finished: the charts should show it)."""
+    _cached.clear()
+
+
 def _read(name: str, query: service.HistoryQuery, **extra: Any) -> Any:
     """A history aggregate from core, cached for a short while per filter combination (a
-    widget on the page reruns it; the figures may lag the worker by CACHE_SECONDS)."""
+    widget on the page reruns it), and read afresh as soon as a run is queued or changes
+    status (so a run that just finished shows at once)."""
+    stamp, _ = state.attempt(service.runs_stamp)
     try:
-        return _cached(name, asdict(query), extra)
+        return _cached(name, asdict(query), extra, stamp)
     except errors.ExtractsError as exc:
         st.error(str(exc), icon=":material/error:")
         return None
@@ -87,21 +95,22 @@ def filters(timezone: str, now: datetime | None = None) -> service.HistoryQuery:
     connections = readers.connection_titles()
     tables = readers.data_table_titles()
     extracts = _extract_titles()
-    columns = st.columns([2.2, 1.2, 1.2, 1.2, 1.6, 1, 1])
-    with columns[0]:
+    # Two rows, so that each box is wide enough for what it holds (titles, a date range).
+    first, second = st.columns([1.4, 1, 1, 1.4]), st.columns([2.4, 1, 1])
+    with first[0]:
         picked = st.date_input("Dates", key="history_dates", max_value=today + timedelta(days=1),
                                help=f"Runs queued on these days ({timezone}).")
-    with columns[1]:
+    with first[1]:
         datasource = _select("Datasource", "datasource", _datasources())
-    with columns[2]:
+    with first[2]:
         connection = _select("Connection", "connection", list(connections), connections)
-    with columns[3]:
+    with first[3]:
         table = _select("Data table", "table", list(tables), tables)
-    with columns[4]:
+    with second[0]:
         extract = _select("Extract", "extract", list(extracts), extracts)
-    with columns[5]:
+    with second[1]:
         trigger = _select("Trigger", "trigger", list(RunTrigger))
-    with columns[6]:
+    with second[2]:
         status = _select("Status", "status", list(RunStatus))
     dates = tuple(picked) if isinstance(picked, tuple | list) else (picked,)
     start = dates[0] if dates and isinstance(dates[0], date) else today - timedelta(days=29)
@@ -136,6 +145,8 @@ def _delta(figure: service.Headline) -> str | None:
     change = figure.change
     if change is None:
         return None
+    if not change:
+        return "no change"
     if figure.unit == "percent":
         return f"{change * 100:+.1f} pp"
     if figure.unit == "seconds":
@@ -153,7 +164,8 @@ def headline(query: service.HistoryQuery) -> None:
     columns = [c for _ in range(0, len(figures), per_row) for c in st.columns(per_row)]
     for column, figure in zip(columns, figures, strict=False):
         with column:
-            colour = ("off" if figure.higher_is_better is None
+            # Green for a good change, red for a bad one, grey for none ("+0" is no news).
+            colour = ("off" if figure.higher_is_better is None or not figure.change
                       else "normal" if figure.higher_is_better else "inverse")
             st.metric(figure.label, _value(figure, figure.value), delta=_delta(figure),
                       delta_color=colour, border=True,  # type: ignore[arg-type]
@@ -259,15 +271,20 @@ def freshness(query: service.HistoryQuery, now: datetime | None = None) -> dict[
         st.caption("No extracts match these filters.")
         return {}
     now = now or state.now()
+    ids = [int(i) for i in frame["extract_id"]]
+    failing = state.call(service.failing_since, extract_ids=ids) or {}
     st.dataframe(pd.DataFrame({
         "extract": frame["extract"],
         "status": [display.status_label(s) for s in frame["status"]],
-        "stale": ["⚠️ stale" if s else "" for s in frame["stale"]],
+        "failing since": [
+            f"{display.local_time(failing[i].since, query.timezone)} "
+            f"({failing[i].count} in a row)" if i in failing else "" for i in ids],
+        "stale": ["stale" if s else "" for s in frame["stale"]],
         "newest date loaded": frame["newest_date"],
         "last successful sync": [display.relative_time(t, now) if not pd.isna(t) else "never"
                                  for t in frame["last_success"]],
-        "age (h)": frame["age_hours"].round(1),
-        "schedule every (h)": frame["interval_hours"].round(2)}),
+        "age (h)": [display.number(v, 1) for v in frame["age_hours"]],
+        "schedule every (h)": [display.number(v, 2) for v in frame["interval_hours"]]}),
         hide_index=True, key="history_freshness")
     st.caption("Stale: nothing succeeded within twice the schedule's interval (paused "
                "extracts are never stale). Worst first.")

@@ -45,7 +45,8 @@ def existing(connection_id: int) -> None:
 
 def add_form(connection_id: int) -> None:
     """Name, title, description, the SQL and a date column; Save checks the query first."""
-    slots = widgets.ProblemSlots(f"connections_query_{connection_id}")
+    slots = widgets.ProblemSlots(f"connections_query_{connection_id}",
+                                 "No query template was saved")
     with st.form(key(connection_id, "form"), enter_to_submit=False):
         name = st.text_input("Name *", key=key(connection_id, "name"),
                              placeholder="e.g. daily_clicks",

@@ -5,14 +5,22 @@ folder named `pages` sits next to the script it runs, and a deep link on a fresh
 then get a broken app.
 """
 
+from pathlib import Path
+
 import streamlit as st
 
-from dashboard import auth, navigation, state
+from dashboard import auth, guard, navigation, state
 
-st.set_page_config(page_title="Extracts", page_icon=":material/database:", layout="wide")
+# The tab icon is a file served by this server (a Material icon name would be fetched online).
+ICON = str(Path(__file__).resolve().parent / "assets" / "favicon.png")
+st.set_page_config(page_title="Extracts", page_icon=ICON, layout="wide")
 
 user = auth.gate()  # the sign-in page, and a stop, for anyone not signed in
 page = st.navigation(navigation.pages())
 auth.sidebar(user)
-state.sidebar()
-page.run()
+with guard.section("The sidebar"):
+    state.sidebar()
+# The last line of defence: each page guards its own sections, so this only catches what
+# fails between them.
+with guard.section(f"The {page.title} page"):
+    page.run()

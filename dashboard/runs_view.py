@@ -1,20 +1,22 @@
-"""The runs of one extract: a table that refreshes itself while a run is under way, each run's
-log with a Cancel button, and the progress of a historical backfill."""
+"""The runs of one extract: the progress of a historical backfill, the recovery buttons, the
+runs table, and each run's log with a Cancel button (the Extract page redraws it all while a
+run is under way)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from core import schemas, service
 from core.vocabulary import ACTIVE_RUN_STATUSES, FINISHED_RUN_STATUSES, RunStatus, RunTrigger
-from dashboard import display, state
+from dashboard import display, exports_view, state
 
-REFRESH_SECONDS = 2
+NOTICE = "extract_notice"  # shown by extract_view.notice()
 LOGS_SHOWN = 10
 RUN_COLUMNS = {
     "volume": st.column_config.TextColumn(
@@ -55,7 +57,7 @@ def frame(runs: list[schemas.RunOut], timezone: str,
     anomalies = anomalies or {}
     return pd.DataFrame(
         [{"run": r.id, "status": display.status_label(r.status), "trigger": r.trigger,
-          "window": display.window(r.date_from, r.date_to), "rows": r.rows,
+          "window": display.window(r.date_from, r.date_to), "rows": display.number(r.rows),
           "volume": anomalies[r.id].label if r.id in anomalies else "",
           "duration": display.duration(r.duration_seconds),
           "attempt": f"{r.attempts}/{r.max_attempts}",
@@ -71,16 +73,10 @@ def _load(extract_id: int) -> list[schemas.RunOut]:
 
 
 def runs_section(extract_id: int, timezone: str) -> None:
-    """The runs, refreshing every few seconds while one is queued or running."""
-    active = any(r.status in ACTIVE_RUN_STATUSES for r in _load(extract_id))
-    body = st.fragment(run_every=REFRESH_SECONDS if active else None)(_runs)
-    body(extract_id, timezone, active)
-
-
-def _runs(extract_id: int, timezone: str, was_active: bool) -> None:
+    """Backfill progress, the recovery buttons, the runs table and the logs (running runs
+    first, so that the one under way can always be cancelled)."""
     runs = _load(extract_id)
-    if was_active and not any(r.status in ACTIVE_RUN_STATUSES for r in runs):
-        st.rerun()  # the last run ended: refresh the header and stop polling
+    recovery(extract_id, runs)
     if not runs:
         st.caption("No runs yet: run the extract above, or wait for its schedule.")
         return
@@ -94,12 +90,58 @@ def _runs(extract_id: int, timezone: str, was_active: bool) -> None:
         st.progress(progress.done / progress.total, text=text)
     anomalies = state.call(service.run_anomalies, extract_id=extract_id) or {}
     with st.container(key=f"extract_runs_{extract_id}"):
-        st.dataframe(frame(runs, timezone, anomalies), hide_index=True,
+        st.dataframe(styled(frame(runs, timezone, anomalies)), hide_index=True,
                      column_config=RUN_COLUMNS, alt="Runs of this extract")
-    for run in runs[:LOGS_SHOWN]:
+    for run in logs_shown(runs):
         label = f"Run {run.id} · {run.status} · {display.window(run.date_from, run.date_to)}"
-        with st.expander(label, icon=display.STATUS_ICONS.get(run.status)):
+        with st.expander(label, icon=display.look(run.status).icon):
             _log(run, timezone)
+
+
+def styled(table: pd.DataFrame) -> Any:
+    """The runs table with each status word in its colour."""
+    return table.style.map(display.status_css, subset=["status"])
+
+
+def logs_shown(runs: list[schemas.RunOut]) -> list[schemas.RunOut]:
+    """The runs whose log is offered: every one under way (not queued), then the newest."""
+    started = [r for r in runs if r.status in ACTIVE_RUN_STATUSES and r.status != "queued"]
+    rest = [r for r in runs if r not in started]
+    return started + rest[:max(0, LOGS_SHOWN - len(started))]
+
+
+def recovery(extract_id: int, runs: list[schemas.RunOut]) -> None:
+    """Cancel backfill, Cancel all queued, Retry failed windows: shown when they would do
+    something."""
+    backfill = [r for r in runs if r.trigger == RunTrigger.BACKFILL
+                and r.status in ACTIVE_RUN_STATUSES]
+    queued = [r for r in runs if r.status == RunStatus.QUEUED]
+    failed = state.call(service.failed_windows, extract_id=extract_id) or []
+    if not (backfill or queued or failed):
+        return
+    done: str | None = None
+    with st.container(horizontal=True):
+        if backfill and st.button(f"Cancel backfill ({len(backfill)} runs)",
+                                  icon=":material/cancel:", key="extract_cancel_backfill",
+                                  help="Cancel every queued chunk of the historical backfill "
+                                       "and stop the one running before its next chunk."):
+            count = state.call(service.cancel_backfill, extract_id=extract_id)
+            done = None if count is None else f"Cancelled the backfill ({count} run(s))."
+        if queued and st.button(f"Cancel all queued ({len(queued)})",
+                                icon=":material/playlist_remove:", key="extract_cancel_queued",
+                                help="Cancel every queued run; a running one carries on."):
+            count = state.call(service.cancel_queued, extract_id=extract_id)
+            done = None if count is None else f"Cancelled {count} queued run(s)."
+        if failed and st.button(f"Retry failed windows ({len(failed)})",
+                                icon=":material/replay:", key="extract_retry_failed",
+                                help="Queue a run for exactly the dates whose last run "
+                                     "failed."):
+            retried = state.call(service.retry_failed_windows, extract_id=extract_id)
+            done = None if retried is None else \
+                f"Queued {len(retried)} retry run(s) for the failed windows."
+    if done is not None:
+        st.session_state[NOTICE] = done
+        st.rerun()
 
 
 def _log(run: schemas.RunOut, timezone: str) -> None:
@@ -110,6 +152,8 @@ def _log(run: schemas.RunOut, timezone: str) -> None:
     else:
         st.caption("No log lines yet.")
     if run.status not in ACTIVE_RUN_STATUSES:
+        if run.status == RunStatus.SUCCEEDED and run.rows:
+            exports_view.panel(key=f"extract_run_{run.id}", run_id=run.id)
         return
     if st.button("Cancel run", icon=":material/cancel:", key=f"extract_cancel_{run.id}") \
             and state.call(service.cancel_run, run_id=run.id) is not None:

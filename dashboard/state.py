@@ -93,6 +93,15 @@ def _browser_timezone() -> str:
     return name if name in TIMEZONES else "UTC"
 
 
+def firer_text(firer: str) -> str:
+    """Who fires the schedules, in words: a worker id 'host:pid[:n]' names its machine."""
+    host, _, rest = firer.partition(":")
+    pid = rest.split(":")[0]
+    if pid.isdigit():
+        return f"Schedules are fired by the worker on {host} (process {pid})."
+    return f"Schedules are fired by the worker {firer}."
+
+
 def sidebar() -> None:
     """The timezone picker and the worker's state, shown on every page."""
     with st.sidebar:
@@ -104,7 +113,7 @@ def sidebar() -> None:
         if start_worker() or firer:
             st.badge("Worker running", icon=":material/play_circle:", color="green")
             if firer:
-                st.caption(f"Schedules are fired by {firer}.")
+                st.caption(firer_text(firer))
         else:
             st.badge("Worker not running", icon=":material/pause_circle:", color="red")
             st.caption("Schedules will not fire and queued runs wait. Start it with "

@@ -11,17 +11,54 @@ from streamlit.delta_generator import DeltaGenerator
 
 from core import errors
 
+# The words a person sees for the fields the service names (API field names stay in the API).
+FIELD_WORDS = {"date_from": "start date", "date_to": "end date",
+               "sync_historical_data": "historical start date",
+               "data_table_title": "data table title", "template_id": "template",
+               "template_settings.fields": "fields", "every_hours": "every (hours)",
+               "day_of_month": "day of month"}
+_PATH_PART = re.compile(r"([a-z_]+)\[(\d+)\]")
+
+
+def field_label(path: str) -> str:
+    """A field path as words: 'template_settings.filters[1].value' -> 'Filter 2, value';
+    'schedules[0].hour' -> 'Schedule 1, hour'; 'date_from' -> 'Start date'."""
+    if path in FIELD_WORDS:
+        words = FIELD_WORDS[path]
+        return words[0].upper() + words[1:]
+    parts = []
+    for part in path.removeprefix("template_settings.").split("."):
+        numbered = _PATH_PART.fullmatch(part)
+        if numbered:
+            name, index = numbered.groups()
+            parts.append(f"{name.rstrip('s').replace('_', ' ')} {int(index) + 1}")
+        else:
+            parts.append(FIELD_WORDS.get(part, part.replace("_", " ")))
+    text = ", ".join(parts)
+    return text[0].upper() + text[1:] if text else text
+
+
+def plain_message(message: str) -> str:
+    """A service message in the dashboard's words: field names as the form labels them."""
+    leading = any(message.startswith(name) for name in FIELD_WORDS)
+    for name, words in FIELD_WORDS.items():
+        message = re.sub(rf"\b{re.escape(name)}\b", words, message)
+    message = message.replace("; leave it out for the default", "; type a title")
+    return message[0].upper() + message[1:] if leading else message
+
 
 def route(problems: Sequence[errors.Problem], slots: Sequence[str]) -> dict[str, list[str]]:
-    """Each problem's message under the most specific slot its field lies in ('' for none)."""
+    """Each problem's message under the most specific slot its field lies in ('' for none),
+    in words (no field paths)."""
     routed: dict[str, list[str]] = {}
     for problem in problems:
         matches = [s for s in slots if s and (problem.field == s or problem.field.startswith(
             (s + ".", s + "[")))]
         slot = max(matches, key=len) if matches else ""
-        message = problem.message
+        message = plain_message(problem.message)
         if slot != problem.field and problem.field:
-            message = f"{problem.field}: {message}"
+            message = f"{field_label(problem.field)}: {problem.message}"
+            message = plain_message(message)
         routed.setdefault(slot, []).append(message)
     return routed
 
@@ -29,9 +66,9 @@ def route(problems: Sequence[errors.Problem], slots: Sequence[str]) -> dict[str,
 class ProblemSlots:
     """Places under each group of widgets where the problems with that group's field appear."""
 
-    def __init__(self, page: str, nothing_done: str = "Nothing was created") -> None:
+    def __init__(self, page: str, outcome: str = "Nothing was saved") -> None:
         self.page = page
-        self.nothing_done = nothing_done
+        self.outcome = outcome  # what the refusal means: "No run was queued", ...
         self.slots: dict[str, DeltaGenerator] = {}
 
     def here(self, field: str) -> None:
@@ -41,7 +78,7 @@ class ProblemSlots:
     def show(self, error: errors.ExtractsError) -> None:
         """Show an error: an Invalid's problems each next to its field, anything else here."""
         if not isinstance(error, errors.Invalid):
-            st.error(str(error), icon=":material/error:")
+            st.error(plain_message(str(error)), icon=":material/error:")
             return
         routed = route(error.problems, list(self.slots))
         for slot, messages in routed.items():
@@ -49,7 +86,7 @@ class ProblemSlots:
             for message in messages:
                 (place or st).error(message, icon=":material/error:")
         if set(routed) - {""}:
-            st.error(f"{self.nothing_done}: fix the problems marked above.",
+            st.error(f"{self.outcome}: fix the problems marked above.",
                      icon=":material/error:")
 
 

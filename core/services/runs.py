@@ -244,3 +244,29 @@ def last_run_rows(*, session: Session, extract_ids: list[int]) -> dict[int, int 
                   .group_by(Run.extract_id))
     rows = session.execute(select(Run.extract_id, Run.rows).where(Run.id.in_(latest_ids)))
     return {extract_id: count for extract_id, count in rows}
+
+
+def recent_statuses(*, session: Session, extract_ids: list[int], limit: int = 10
+                    ) -> dict[int, list[str]]:
+    """The statuses of each extract's last `limit` runs, oldest first (absent: no runs)."""
+    if not extract_ids:
+        return {}
+    numbered = (select(Run.extract_id, Run.id, Run.status,
+                       func.row_number().over(partition_by=Run.extract_id,
+                                              order_by=Run.id.desc()).label("n"))
+                .where(Run.extract_id.in_(extract_ids)).subquery())
+    out: dict[int, list[str]] = {}
+    for extract_id, status in session.execute(
+            select(numbered.c.extract_id, numbered.c.status).where(numbered.c.n <= limit)
+            .order_by(numbered.c.extract_id, numbered.c.id)):
+        out.setdefault(extract_id, []).append(status)
+    return out
+
+
+def runs_stamp(*, session: Session) -> str:
+    """A value that changes whenever a run is queued or changes status: caches of what the
+    runs add up to are keyed on it (the newest run id and the count per status)."""
+    newest = session.scalar(select(func.max(Run.id)))
+    counts = session.execute(select(Run.status, func.count()).group_by(Run.status)
+                             .order_by(Run.status)).all()
+    return f"{newest}:" + ",".join(f"{status}={count}" for status, count in counts)

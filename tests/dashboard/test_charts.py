@@ -16,16 +16,20 @@ D1, D2, D3 = date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3)
 
 def daily() -> pd.DataFrame:
     return pd.DataFrame([
-        {"day": D1, "queued": 0, "running": 0, "succeeded": 3, "failed": 1, "cancelled": 1,
+        {"day": D1, "queued": 0, "dispatched": 0, "running": 0,
+         "succeeded": 3, "failed": 1, "cancelled": 1,
          "runs": 5, "success_rate": 0.75, "rows": 300},
-        {"day": D2, "queued": 0, "running": 0, "succeeded": 0, "failed": 0, "cancelled": 0,
+        {"day": D2, "queued": 0, "dispatched": 0, "running": 0,
+         "succeeded": 0, "failed": 0, "cancelled": 0,
          "runs": 0, "success_rate": float("nan"), "rows": 0},
-        {"day": D3, "queued": 1, "running": 0, "succeeded": 0, "failed": 2, "cancelled": 0,
+        {"day": D3, "queued": 1, "dispatched": 0, "running": 0,
+         "succeeded": 0, "failed": 2, "cancelled": 0,
          "runs": 3, "success_rate": 0.0, "rows": 0}])
 
 
 def test_one_status_colour_scheme_matching_the_tables_dots() -> None:
-    expected = {"queued": charts.SHADES["gray"], "running": charts.SHADES["blue"],
+    expected = {"queued": charts.SHADES["gray"], "dispatched": charts.SHADES["gray"],
+                "running": charts.SHADES["blue"],
                 "succeeded": charts.SHADES["green"], "failed": charts.SHADES["red"],
                 "cancelled": charts.SHADES["orange"]}
     colours = dict(charts.STATUS_COLOURS)
@@ -37,8 +41,8 @@ def test_one_status_colour_scheme_matching_the_tables_dots() -> None:
 def test_runs_by_status_stacks_one_bar_trace_per_status() -> None:
     fig = charts.runs_by_status(daily())
 
-    assert [t.name for t in fig.data] == ["queued", "running", "succeeded", "failed",
-                                          "cancelled"]
+    assert [t.name for t in fig.data] == ["queued", "dispatched", "running", "succeeded",
+                                          "failed", "cancelled"]
     by_name = {t.name: t for t in fig.data}
     assert list(by_name["succeeded"].y) == [3, 0, 0]
     assert list(by_name["failed"].y) == [1, 0, 2]
@@ -142,3 +146,19 @@ def test_coverage_calendar_marks_loaded_loading_and_missing_days() -> None:
     assert fig.layout.xaxis.tick0 == date(2026, 11, 2)  # weeks are labelled by their Monday
     assert [t.name for t in fig.data[1:]] == ["loaded", "loading", "missing"]
     assert fig.data[3].marker.color == charts.COVERAGE_COLOURS["missing"]
+
+
+def test_empty_charts_say_so_instead_of_drawing_empty_axes() -> None:
+    empty_day = daily().iloc[[1]]  # one day, no runs
+    figures = [charts.runs_by_status(empty_day), charts.success_rate(empty_day),
+               charts.durations(pd.DataFrame({"day": [D2], "p50": [None], "p95": [None],
+                                              "runs": [0]})),
+               charts.rows_by_table(pd.DataFrame(columns=["day", "data_table", "rows"]),
+                                    [D2])]
+    for fig in figures:
+        assert charts.is_empty(fig)
+        assert fig.layout.xaxis.visible is False and not fig.data
+    assert [f.layout.annotations[0].text for f in figures] == [
+        "No runs in this period yet", "No finished runs in this period yet",
+        "No finished runs in this period yet", "No rows loaded in this period yet"]
+    assert not charts.is_empty(charts.runs_by_status(daily()))

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from core import errors, schemas
-from dashboard import display, runs_view, windows
+from dashboard import display, runs_view, widgets, windows
 from dashboard.filter_rows import parse_item
 from dashboard.widgets import route
 
@@ -55,10 +55,10 @@ def test_a_run_log_reads_in_the_picked_timezone() -> None:
 
 def test_times_are_shown_in_the_picked_timezone() -> None:
     assert display.local_time(NOW, "America/New_York") == "2026-11-28 05:00"
-    assert display.status_label("error") == "🔴 error"
-    assert display.status_label("succeeded") == "🟢 succeeded"
-    assert display.status_label("syncing") == "🔄 syncing…"
-    assert display.status_label("running") == "🔄 running…"
+    assert display.status_label("error") == "✕ error"
+    assert display.status_label("succeeded") == "● succeeded"
+    assert display.status_label("syncing") == "↻ syncing…"
+    assert display.status_label("running") == "↻ running…"
 
 
 @pytest.mark.parametrize(("preset", "expected"), [
@@ -81,10 +81,19 @@ def test_problems_go_to_the_most_specific_slot() -> None:
 
     assert route(problems, slots) == {
         "template_settings.fields": ["required field(s) date"],
-        "template_settings.filters[1]": ["template_settings.filters[1].value: must be a number"],
-        "template_settings": ["template_settings.attribution_window: must be one of"],
-        "": ["additional_params: must be an object"],
+        "template_settings.filters[1]": ["Filter 2, value: must be a number"],
+        "template_settings": ["Attribution window: must be one of"],
+        "": ["Additional params: must be an object"],
     }
+
+
+def test_messages_use_the_forms_words() -> None:
+    assert widgets.field_label("schedules[0].hour") == "Schedule 1, hour"
+    assert widgets.field_label("date_from") == "Start date"
+    assert widgets.plain_message("date_from 2025-03-10 is after date_to 2025-03-01") == (
+        "Start date 2025-03-10 is after end date 2025-03-01")
+    assert widgets.plain_message("must not be empty; leave it out for the default") == (
+        "must not be empty; type a title")
 
 
 def test_list_items_are_typed_and_bad_ones_passed_on_as_text() -> None:

@@ -69,7 +69,7 @@ def test_run_queues_a_run_for_the_lookback_window(app_db: Database) -> None:
     assert runs_of(app_db, extract_id) == [
         ("manual", "queued", str(day - timedelta(days=6)), str(day))]
     runs = at.get_by_key(f"extract_runs_{extract_id}").dataframe[0].value
-    assert list(runs["status"]) == ["⚪ queued"]
+    assert list(runs["status"]) == ["○ queued"]
     assert ":blue-badge[:material/sync: syncing]" in texts(at)
 
 
@@ -83,7 +83,7 @@ def test_a_queued_run_can_be_cancelled(app_db: Database) -> None:
     assert not at.exception
     assert [r[1] for r in runs_of(app_db, extract_id)] == ["cancelled"]
     runs = at.get_by_key(f"extract_runs_{extract_id}").dataframe[0].value
-    assert list(runs["status"]) == ["🟠 cancelled"]
+    assert list(runs["status"]) == ["⊘ cancelled"]
 
 
 def test_a_preset_fills_the_dates(app_db: Database) -> None:
@@ -106,15 +106,17 @@ def test_bad_dates_are_shown_next_to_them_and_queue_nothing(app_db: Database) ->
 
     assert not at.exception
     to_problems = [e.value for e in at.get_by_key(slot_key("extract", "date_to")).error]
-    assert to_problems == [f"date_to {day + timedelta(days=1)} is in the future; use {day} "
+    assert to_problems == [f"End date {day + timedelta(days=1)} is in the future; use {day} "
                            "or earlier"]
+    assert "No run was queued: fix the problems marked above." in texts(at)
     assert runs_of(app_db, extract_id) == []
 
     at.date_input(key=f"extract_{extract_id}_date_from").set_value(day)
     at.date_input(key=f"extract_{extract_id}_date_to").set_value(day - timedelta(days=2))
     at.button(key="extract_run").click().run()
     from_problems = [e.value for e in at.get_by_key(slot_key("extract", "date_from")).error]
-    assert from_problems == [f"date_from {day} is after date_to {day - timedelta(days=2)}"]
+    assert from_problems == [
+        f"Start date {day} is after end date {day - timedelta(days=2)}"]
     assert runs_of(app_db, extract_id) == []
 
 
@@ -129,7 +131,7 @@ def test_a_finished_run_shows_its_rows_log_and_last_sync(app_db: Database) -> No
     assert not at.exception
     assert at.metric[0].value == "just now"
     runs = at.get_by_key(f"extract_runs_{extract_id}").dataframe[0].value
-    assert list(runs["status"]) == ["🟢 succeeded"] and list(runs["rows"]) == [140]
+    assert list(runs["status"]) == ["● succeeded"] and list(runs["rows"]) == ["140"]
     preview = at.dataframe[1].value
     assert len(preview) == 50 and set(preview["account_name"]) == {"Acme Retail"}
     assert "succeeded" in at.expander[0].label

@@ -28,7 +28,7 @@ def test_the_table_lists_extracts_and_filters_by_status(app_db: Database) -> Non
     assert not at.exception
     assert list(table["title"]) == ["Acme Retail · Campaign performance (daily)",
                                     "Globex Travel · Campaign performance (daily)"]
-    assert list(table["status"]) == ["⚪ paused", "🟢 active"]
+    assert list(table["status"]) == ["‖ paused", "● active"]
     assert list(table["last_sync"]) == ["never", "never"]
 
     at.selectbox(key="extracts_status").select("active").run()
@@ -51,7 +51,7 @@ def test_selected_extracts_are_paused_then_run(app_db: Database) -> None:
     at.button(key="extracts_pause").click().run()
     assert not at.exception
     assert "Paused 2 extract(s)." in texts(at)
-    assert list(at.dataframe[0].value["status"]) == ["⚪ paused", "⚪ paused"]
+    assert list(at.dataframe[0].value["status"]) == ["‖ paused", "‖ paused"]
 
     at.session_state["extracts_table_1"] = {"selection": {"rows": [1], "columns": []}}
     at.run()
@@ -59,7 +59,7 @@ def test_selected_extracts_are_paused_then_run(app_db: Database) -> None:
     with app_db.session() as s:
         runs = service.list_runs(session=s)
     assert [(r.extract_id, r.trigger, r.status) for r in runs] == [(ids[1], "manual", "queued")]
-    assert list(at.dataframe[0].value["status"]) == ["⚪ paused", "🔄 syncing…"]
+    assert list(at.dataframe[0].value["status"]) == ["‖ paused", "↻ syncing…"]
 
 
 def test_the_table_shows_the_rows_of_the_last_run(app_db: Database) -> None:
@@ -72,7 +72,7 @@ def test_the_table_shows_the_rows_of_the_last_run(app_db: Database) -> None:
     at = open_page(navigation.EXTRACTS)
 
     table = at.dataframe[0].value
-    assert list(table["last_rows"].fillna(-1)) == [140, -1]
+    assert list(table["last_rows"]) == ["140", ""]
     assert list(table["last_sync"]) == ["just now", "never"]
 
 
@@ -101,8 +101,12 @@ def test_status_and_freshness_come_right_after_the_title(app_db: Database) -> No
     table = at.dataframe[0].value
     assert not at.exception
     # Default titles already say the account and the template: no columns repeat them.
-    assert list(table.columns) == ["open", "title", "status", "last_sync", "next_run",
-                                   "last_rows", "data_table", "last_sync_at", "next_run_at"]
+    assert list(table.columns) == ["open", "title", "status", "last_runs", "failing",
+                                   "last_sync", "next_run", "schedule", "connection",
+                                   "last_rows", "data_table"]
+    assert list(table["schedule"]) == ["Daily at 00:00 UTC"] * 2
+    assert list(table["connection"]) == ["Sample Ads"] * 2
+    assert "None" not in table.astype(str).to_numpy().tolist()
 
 
 def test_a_customised_title_keeps_the_account_and_template_columns(app_db: Database) -> None:
@@ -113,7 +117,30 @@ def test_a_customised_title_keeps_the_account_and_template_columns(app_db: Datab
     at = open_page(navigation.EXTRACTS)
 
     table = at.dataframe[0].value
-    assert list(table.columns)[:6] == ["open", "title", "status", "last_sync", "next_run",
-                                       "last_rows"]
+    assert list(table.columns)[:7] == ["open", "title", "status", "last_runs", "failing",
+                                       "last_sync", "next_run"]
     assert list(table["account"]) == ["Acme Retail", "Globex Travel"]
     assert list(table["template"]) == ["Campaign performance (daily)"] * 2
+
+
+def test_the_list_shows_last_runs_failing_since_and_the_schedule(app_db: Database) -> None:
+    from tests.dashboard.states import seed_every_state
+
+    states = seed_every_state(app_db)
+    with app_db.session() as s:
+        service.patch_extract(session=s, extract_id=states.never_run, data={
+            "schedules": [
+                {"frequency": "daily", "hour": 6, "minute": 30, "timezone": "Europe/Berlin"},
+                {"frequency": "weekly", "weekday": 0, "hour": 9, "minute": 0,
+                 "timezone": "America/New_York"}]})
+
+    at = open_page(navigation.EXTRACTS, app_timezone="UTC")
+
+    table = at.dataframe[0].value
+    rows = {int(r["open"].split("=")[1]): r for r in table.to_dict("records")}
+    never, failed = rows[states.never_run], rows[states.only_failed]
+    assert never["schedule"] == "Daily at 06:30 Berlin; weekly Mon 09:00 New York"
+    assert never["last_runs"] == "" and never["failing"] == ""
+    assert failed["failing"].startswith("3 failed since ")
+    assert failed["last_runs"].startswith("data:image/svg+xml;base64,")
+    assert rows[states.succeeded]["failing"] == ""

@@ -8,7 +8,7 @@ from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
-from core import service
+from core import runner, service
 from core.db import Database
 from core.models import Extract, Run
 from dashboard import navigation
@@ -69,6 +69,9 @@ def test_default_view_is_the_last_30_days_and_goes_into_the_url(app_db: Database
         "Extracts in error", "Stale extracts"]
     assert metric(at, "Runs") == "0"
     assert "No failed runs in this period." in texts(at)
+    # No change is grey news, not a red "↑ +0".
+    stale = next(m for m in at.metric if m.label == "Stale extracts")
+    assert (stale.delta, stale.proto.color) == ("no change", 2)  # METRIC_COLOR_GRAY
 
 
 def test_headline_and_failures_of_the_seeded_history(app_db: Database) -> None:
@@ -150,3 +153,16 @@ def test_the_extract_page_shows_its_history_and_coverage(app_db: Database) -> No
     assert any(key.startswith(f"extract_{a}_history") for key in
                (getattr(c, "key", "") or "" for c in at.get("plotly_chart")))
     assert at.button(key=f"extract_{a}_fill_gaps") is not None
+
+
+def test_a_run_that_just_finished_shows_at_once(app_db: Database) -> None:
+    a, _ = seed(app_db)
+    at = history_page()
+    assert metric(at, "Runs") == "6"
+
+    with app_db.session() as s:
+        [run] = service.run_extract(session=s, extract_id=a)
+    runner.execute_run(db=app_db, run_id=run.id)
+    at.run()  # well within the cache's 30 s
+
+    assert metric(at, "Runs") == "7"

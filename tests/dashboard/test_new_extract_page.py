@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -53,8 +55,22 @@ def test_the_form_creates_one_extract_per_account(app_db: Database) -> None:
     [schedule] = created[0].schedules
     assert (schedule.frequency, schedule.hour, schedule.minute, schedule.timezone) == (
         "daily", 0, 0, "UTC")
-    assert "Created 2 extract(s)." in texts(at)
-    assert [link.value for link in at.page_link] == [e.title for e in created]
+    assert "Created 2 extract(s). The form is empty again for the next one." in texts(at)
+    box = at.get_by_key("new_created_box")
+    assert [link.value for link in box.page_link] == [e.title for e in created]
+    assert [b.label for b in box.button] == ["Run now", "Run now"]
+    # The form starts afresh, its widgets under new keys (a browser would otherwise keep
+    # showing what they held): no accounts, no data table title, no filter rows.
+    assert at.multiselect(key="new1_accounts_1").value == []
+    assert at.text_input(key="new1_table_title").value == ""
+    assert not [w.key for w in at.selectbox if "filter" in str(w.key)]
+    assert not [k for k in at.session_state if str(k).startswith("new_accounts")]
+
+    # Run now from the confirmation queues a run and opens the extract.
+    box.button[0].click().run()
+    assert not at.exception
+    assert at.title[0].value == created[0].title
+    assert "Queued 1 run(s)." in texts(at)
 
 
 def test_no_accounts_is_shown_under_the_accounts(app_db: Database) -> None:
@@ -155,3 +171,78 @@ def test_a_template_without_a_date_field_offers_no_history(app_db: Database) -> 
     with app_db.session() as s:
         [first, _] = service.list_extracts(session=s).items
     assert first.template_title == "Campaigns (lifetime)"
+
+
+def test_a_future_historical_start_date_is_an_error_next_to_it(app_db: Database) -> None:
+    at = filled_form(accounts=(1,))
+    at.checkbox(key="new_history_on").check().run()
+    future = date.today() + timedelta(days=45)
+    at.date_input(key="new_history_from_1").set_value(future).run()
+    at.button(key="new_create").click().run()
+
+    assert not at.exception
+    [problem] = problems_at(at, "sync_historical_data")
+    assert problem.startswith(f"{future} is in the future; use ")
+    assert "Nothing was created: fix the problems marked above." in texts(at)
+    assert extracts_in(app_db) == []
+
+
+def test_a_duplicate_asks_before_it_is_made(app_db: Database) -> None:
+    with app_db.session() as s:
+        make_extract(s, template_settings={"fields": [
+            "date", "campaign_id", "campaign_name", "channel", "impressions", "clicks",
+            "spend"]})
+    at = filled_form(accounts=(1,))
+    at.button(key="new_create").click().run()
+
+    assert not at.exception
+    assert "An extract like this exists already" in texts(at)
+    assert len(extracts_in(app_db)) == 1
+    at.button(key="new_create_cancel").click().run()
+    assert "An extract like this exists already" not in texts(at)
+    assert len(extracts_in(app_db)) == 1
+
+    at.button(key="new_create").click().run()
+    at.button(key="new_create_anyway").click().run()
+    assert not at.exception
+    assert len(extracts_in(app_db)) == 2
+    assert "Created 1 extract(s)." in texts(at)
+
+
+def test_clone_opens_the_form_pre_filled(app_db: Database) -> None:
+    with app_db.session() as s:
+        original = make_extract(s, template_settings={
+            "fields": ["date", "campaign_id", "clicks"],
+            "filters": [{"field": "clicks", "operator": "gte", "value": 5}]},
+            schedules=[{"frequency": "weekly", "weekday": 0, "hour": 9, "minute": 0,
+                        "timezone": "America/New_York"}])
+    at = open_page(navigation.EXTRACT, extract_id=original.id)
+    at.button(key="extract_clone").click().run()
+
+    assert not at.exception
+    assert at.title[0].value == "New extract"
+    assert at.multiselect(key="new1_accounts_1").value == [1]
+    assert at.checkbox(key="new1_field_1_clicks").value
+    assert not at.checkbox(key="new1_field_1_spend").value
+    assert at.selectbox(key="new1_filter_1_0_field").value == "clicks"
+    assert at.selectbox(key="new1_schedule_1_0_frequency").value == "weekly"
+    assert at.selectbox(key="new1_schedule_1_0_timezone").value == "America/New_York"
+    assert at.selectbox(key="new1_table_existing_1").value == "Campaign stats"
+
+    # AppTest stays on the page it was told to; a browser follows st.switch_page.
+    at.switch_page(navigation.NEW_EXTRACT)
+    at.multiselect(key="new1_accounts_1").set_value([2]).run()
+    at.button(key="new_create").click().run()
+
+    assert not at.exception
+    with app_db.session() as s:
+        copy = service.list_extracts(session=s).items[-1]
+    assert copy.account_name == "Globex Travel"
+    assert (copy.fields, copy.filters) == (original.fields, original.filters)
+    assert copy.data_table_id == original.data_table_id
+    assert display_schedule(copy) == display_schedule(original)
+
+
+def display_schedule(extract: object) -> list[tuple[object, ...]]:
+    return [(s.frequency, s.weekday, s.hour, s.timezone)
+            for s in extract.schedules]  # type: ignore[attr-defined]

@@ -22,7 +22,8 @@ def test_the_sidebar_names_the_worker_that_fires_schedules(app_db: Database) -> 
     at = open_page(navigation.EXTRACTS)
 
     assert at.sidebar.markdown[0].value.endswith("Worker running]")
-    assert "Schedules are fired by host-1:4242." in [c.value for c in at.sidebar.caption]
+    assert "Schedules are fired by the worker on host-1 (process 4242)." in [
+        c.value for c in at.sidebar.caption]
 
 
 def test_dates_follow_the_timezone_picked_in_the_sidebar(app_db: Database) -> None:
@@ -35,6 +36,6 @@ def test_dates_follow_the_timezone_picked_in_the_sidebar(app_db: Database) -> No
     at.selectbox(key="app_timezone").select("Asia/Kolkata").run()
 
     # The daily 00:00 UTC schedule reads 05:30 in India.
-    assert at.dataframe[0].value["next_run_at"][0].endswith("05:30")
+    assert at.dataframe[0].value["next_run"][0].endswith(" 05:30)")
     with app_db.session() as s:
         assert service.list_extracts(session=s).total == 1

@@ -46,7 +46,7 @@ def serving(tmp_path: Path, port: int | None = None, **settings: str) -> Iterato
     process = servers.start(
         [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
          f"--server.port={port}", "--server.address=127.0.0.1", "--server.headless=true",
-         "--browser.gatherUsageStats=false", "--client.toolbarMode=minimal"],
+         "--browser.gatherUsageStats=false"],
         env={**servers.server_env(tmp_path / "var", "e2e-secret"), **settings},
         ready_url=f"{url}/_stcore/health", log=tmp_path / "streamlit.log")
     try:
