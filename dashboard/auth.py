@@ -14,6 +14,7 @@ import hmac
 import json
 import os
 from datetime import timedelta
+from typing import Any
 
 import streamlit as st
 
@@ -129,3 +130,19 @@ def why_not(needed: Role, doing: str) -> str | None:
     if actor is None or actor.role.allows(needed):
         return None
     return f"{doing} needs the {needed} role; you are {actor.role}. Ask an admin."
+
+
+def lock(needed: Role, doing: str, *, disabled: bool = False, help: str | None = None
+         ) -> dict[str, Any]:
+    """A write button's `disabled` and `help`: disabled with the one-line why for a role
+    that may not do it (the check behind it holds anyway: core.audit)."""
+    why = why_not(needed, doing)
+    return {"disabled": disabled or why is not None, "help": why or help}
+
+
+def page_needs(needed: Role, doing: str) -> None:
+    """Stop a page whose whole purpose the user's role does not allow, saying why."""
+    why = why_not(needed, doing)
+    if why is not None:
+        st.info(why, icon=":material/lock:")
+        st.stop()

@@ -9,7 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from core import schemas, service
-from dashboard import query_templates, readers, state, widgets
+from core.vocabulary import Role
+from dashboard import auth, query_templates, readers, state, widgets
 
 NOTICE = "connections_notice"
 MASK = "••••••••"
@@ -37,9 +38,11 @@ def card(connection: schemas.ConnectionOut) -> None:
         st.caption(settings_caption(connection))
         with st.container(horizontal=True):
             test = st.button("Test connection", icon=":material/network_check:",
-                             key=f"connections_test_{connection.id}")
+                             key=f"connections_test_{connection.id}",
+                             **auth.lock(Role.ADMIN, "Testing a connection"))
             refresh = st.button("Refresh accounts and templates", icon=":material/refresh:",
-                                key=f"connections_refresh_{connection.id}")
+                                key=f"connections_refresh_{connection.id}",
+                                **auth.lock(Role.ADMIN, "Refreshing a connection"))
         if test:
             result = state.call(service.test_connection, connection_id=connection.id)
             if result is not None and result.ok:
@@ -60,10 +63,11 @@ def card(connection: schemas.ConnectionOut) -> None:
                      hide_index=True, alt=f"Accounts of {connection.title}")
         if connection.datasource == "sql":
             query_templates.section(connection)
-        with st.expander("Edit", icon=":material/edit:"):
-            edit_form(connection)
-        with st.expander("Delete", icon=":material/delete:"):
-            delete_form(connection)
+        if auth.allows(Role.ADMIN):
+            with st.expander("Edit", icon=":material/edit:"):
+                edit_form(connection)
+            with st.expander("Delete", icon=":material/delete:"):
+                delete_form(connection)
 
 
 def edit_form(connection: schemas.ConnectionOut) -> None:
@@ -107,7 +111,8 @@ def delete_form(connection: schemas.ConnectionOut) -> None:
     key = f"connections_delete_{connection.id}"
     with_extracts = st.checkbox("Also delete the extracts that use it (their data tables and "
                                 "rows stay)", key=f"{key}_extracts")
-    if not st.button("Delete connection", icon=":material/delete_forever:", key=key):
+    if not st.button("Delete connection", icon=":material/delete_forever:", key=key,
+                     **auth.lock(Role.ADMIN, "Deleting a connection")):
         return
     deleted, error = state.attempt(service.delete_connection, connection_id=connection.id,
                                    delete_extracts=with_extracts, now=state.now())

@@ -8,8 +8,9 @@ import pandas as pd
 import streamlit as st
 
 from core import schemas, service
-from core.vocabulary import ExtractStatus
+from core.vocabulary import ExtractStatus, Role
 from dashboard import (
+    auth,
     display,
     guard,
     history_view,
@@ -150,7 +151,8 @@ def run_panel(extract: schemas.ExtractOut) -> None:
                                       min_value=date(1970, 1, 1), max_value=date(2100, 12, 31))
                 dates[name] = value if isinstance(value, date) else None
                 slots.here(name)
-    if st.button("Run", type="primary", icon=":material/rocket_launch:", key="extract_run"):
+    if st.button("Run", type="primary", icon=":material/rocket_launch:", key="extract_run",
+                 **auth.lock(Role.EDITOR, "Running an extract")):
         runs, error = state.attempt(service.run_extract, extract_id=extract.id, **dates)
         if error is not None:
             slots.show(error)
@@ -169,7 +171,9 @@ def pause_resume(extract: schemas.ExtractOut) -> None:
         if paused else
         ("Pause", "pause", service.pause_extract,
          "Paused: its schedules will not fire until resumed."))
-    clicked = st.button(label, icon=f":material/{icon}:", key=f"extract_{label.lower()}")
+    clicked = st.button(label, icon=f":material/{icon}:", key=f"extract_{label.lower()}",
+                        **auth.lock(Role.EDITOR, f"{'Resuming' if paused else 'Pausing'} an "
+                                                 "extract"))
     if clicked and state.call(fn, extract_id=extract.id) is not None:
         st.session_state[NOTICE] = done
         st.rerun()
@@ -177,15 +181,17 @@ def pause_resume(extract: schemas.ExtractOut) -> None:
 
 def edit(extract: schemas.ExtractOut) -> None:
     """Open the form, pre-filled."""
-    if st.button("Edit", icon=":material/edit:", key="extract_edit"):
+    if st.button("Edit", icon=":material/edit:", key="extract_edit",
+                 **auth.lock(Role.EDITOR, "Editing an extract")):
         st.switch_page(navigation.EDIT_EXTRACT, query_params={"id": str(extract.id)})
 
 
 def clone(extract: schemas.ExtractOut) -> None:
     """Open the New extract form pre-filled with this extract's settings."""
     if st.button("Clone", icon=":material/content_copy:", key="extract_clone",
-                 help="A new extract with the same template, fields, filters, data table and "
-                      "schedules; pick its account before creating it."):
+                 **auth.lock(Role.EDITOR, "Creating an extract", help=(
+                     "A new extract with the same template, fields, filters, data table and "
+                     "schedules; pick its account before creating it."))):
         st.switch_page(navigation.NEW_EXTRACT, query_params={"clone": str(extract.id)})
 
 
@@ -193,7 +199,8 @@ def delete(extract: schemas.ExtractOut) -> None:
     """Delete, after a confirmation; the data table's rows stay unless the box is ticked."""
     confirming = f"extract_{extract.id}_confirm_delete"
     if not st.session_state.get(confirming):
-        if st.button("Delete…", icon=":material/delete:", key="extract_delete"):
+        if st.button("Delete…", icon=":material/delete:", key="extract_delete",
+                     **auth.lock(Role.EDITOR, "Deleting an extract")):
             st.session_state[confirming] = True
             st.rerun()
         return

@@ -12,8 +12,8 @@ import pandas as pd
 import streamlit as st
 
 from core import schemas, service
-from core.vocabulary import ExtractStatus
-from dashboard import display, navigation, readers, state
+from core.vocabulary import ExtractStatus, Role
+from dashboard import auth, display, navigation, readers, state
 
 GENERATION = "extracts_generation"
 NOTICE = "extracts_notice"
@@ -204,8 +204,10 @@ def bulk_actions(ids: list[int]) -> None:
             st.switch_page(navigation.EXTRACT, query_params={"id": str(ids[0])})
         for action, icon in (("pause", "pause"), ("resume", "play_arrow"),
                              ("run", "rocket_launch")):
-            if st.button(action.capitalize(), icon=f":material/{icon}:", disabled=not ids,
-                         key=f"extracts_{action}"):
+            if st.button(action.capitalize(), icon=f":material/{icon}:",
+                         key=f"extracts_{action}",
+                         **auth.lock(Role.EDITOR, f"{action.capitalize()} of extracts",
+                                     disabled=not ids)):
                 _bulk(action, ids)
                 st.rerun()  # the whole page: the notice above the list, the statuses
     if not ids:

@@ -12,8 +12,8 @@ import pandas as pd
 import streamlit as st
 
 from core import errors, service
-from core.vocabulary import RunStatus, RunTrigger
-from dashboard import charts, display, navigation, readers, state
+from core.vocabulary import Role, RunStatus, RunTrigger
+from dashboard import auth, charts, display, navigation, readers, state
 
 FAILURE_LOGS_SHOWN = 8
 TIMELINE_RUNS = 2000  # the most runs one day's timeline shows
@@ -326,7 +326,8 @@ def coverage(extract_ids: dict[int, str], *, key: str = "history",
     st.caption(f"{found.missing_days} missing day(s) in {len(found.gaps)} gap(s) between "
                f"{found.start} and {found.today}.")
     if st.button("Fill gaps", icon=":material/healing:", key=f"{key}_fill_gaps",
-                 help="Queue backfill runs for exactly the missing dates."):
+                 **auth.lock(Role.EDITOR, "Filling gaps",
+                             help="Queue backfill runs for exactly the missing dates.")):
         runs = state.call(service.fill_gaps, extract_id=extract_id)
         if runs is not None:
             _cached.clear()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from core import schemas, service
-from dashboard import state, widgets
+from core.vocabulary import Role
+from dashboard import auth, state, widgets
 
 FIELDS = ("name", "title", "description", "sql", "date_column")
 
@@ -23,7 +24,11 @@ def section(connection: schemas.ConnectionOut) -> None:
         if saved is not None:
             st.success(saved, icon=":material/check:")
         existing(connection.id)
-        add_form(connection.id)
+        why = auth.why_not(Role.ADMIN, "Writing custom SQL templates")
+        if why is None:
+            add_form(connection.id)
+        else:
+            st.caption(why)
 
 
 def existing(connection_id: int) -> None:

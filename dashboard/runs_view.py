@@ -13,8 +13,8 @@ import pandas as pd
 import streamlit as st
 
 from core import schemas, service
-from core.vocabulary import ACTIVE_RUN_STATUSES, FINISHED_RUN_STATUSES, RunStatus, RunTrigger
-from dashboard import display, exports_view, state
+from core.vocabulary import ACTIVE_RUN_STATUSES, FINISHED_RUN_STATUSES, Role, RunStatus, RunTrigger
+from dashboard import auth, display, exports_view, state
 
 NOTICE = "extract_notice"  # shown by extract_view.notice()
 LOGS_SHOWN = 10
@@ -123,19 +123,22 @@ def recovery(extract_id: int, runs: list[schemas.RunOut]) -> None:
     with st.container(horizontal=True):
         if backfill and st.button(f"Cancel backfill ({len(backfill)} runs)",
                                   icon=":material/cancel:", key="extract_cancel_backfill",
-                                  help="Cancel every queued chunk of the historical backfill "
-                                       "and stop the one running before its next chunk."):
+                                  **auth.lock(Role.EDITOR, "Cancelling runs", help=(
+                                      "Cancel every queued chunk of the historical backfill "
+                                      "and stop the one running before its next chunk."))):
             count = state.call(service.cancel_backfill, extract_id=extract_id)
             done = None if count is None else f"Cancelled the backfill ({count} run(s))."
         if queued and st.button(f"Cancel all queued ({len(queued)})",
                                 icon=":material/playlist_remove:", key="extract_cancel_queued",
-                                help="Cancel every queued run; a running one carries on."):
+                                **auth.lock(Role.EDITOR, "Cancelling runs", help=(
+                                    "Cancel every queued run; a running one carries on."))):
             count = state.call(service.cancel_queued, extract_id=extract_id)
             done = None if count is None else f"Cancelled {count} queued run(s)."
         if failed and st.button(f"Retry failed windows ({len(failed)})",
                                 icon=":material/replay:", key="extract_retry_failed",
-                                help="Queue a run for exactly the dates whose last run "
-                                     "failed."):
+                                **auth.lock(Role.EDITOR, "Running an extract", help=(
+                                    "Queue a run for exactly the dates whose last run "
+                                    "failed."))):
             retried = state.call(service.retry_failed_windows, extract_id=extract_id)
             done = None if retried is None else \
                 f"Queued {len(retried)} retry run(s) for the failed windows."
@@ -155,6 +158,7 @@ def _log(run: schemas.RunOut, timezone: str) -> None:
         if run.status == RunStatus.SUCCEEDED and run.rows:
             exports_view.panel(key=f"extract_run_{run.id}", run_id=run.id)
         return
-    if st.button("Cancel run", icon=":material/cancel:", key=f"extract_cancel_{run.id}") \
+    if st.button("Cancel run", icon=":material/cancel:", key=f"extract_cancel_{run.id}",
+                 **auth.lock(Role.EDITOR, "Cancelling a run")) \
             and state.call(service.cancel_run, run_id=run.id) is not None:
         st.rerun()

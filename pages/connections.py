@@ -1,7 +1,8 @@
 import streamlit as st
 
 from core import service
-from dashboard import connections_view, state
+from core.vocabulary import Role
+from dashboard import auth, connections_view, state
 
 st.title("Connections")
 connections_view.notice()
@@ -12,4 +13,5 @@ for connection in connections or []:
     connections_view.card(connection)
 
 st.subheader("Add a connection")
+auth.page_needs(Role.ADMIN, "Adding, changing and deleting connections")
 connections_view.add_form()

@@ -1,7 +1,8 @@
 import streamlit as st
 
 from core import service
-from dashboard import extract_edit, extract_form, extract_view, navigation, state, widgets
+from core.vocabulary import Role
+from dashboard import auth, extract_edit, extract_form, extract_view, navigation, state, widgets
 from dashboard.filter_rows import filter_rows
 from dashboard.schedule_rows import as_inputs, schedule_rows
 
@@ -13,6 +14,7 @@ if extract is None or template is None:
                  icon=":material/arrow_back:")
     st.stop()
 
+auth.page_needs(Role.EDITOR, "Editing an extract")
 page = f"edit_{extract.id}"
 slots = widgets.ProblemSlots("edit")
 st.title(f"Edit {extract.title}")

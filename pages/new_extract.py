@@ -1,10 +1,12 @@
 import streamlit as st
 
-from dashboard import extract_form, state, widgets
+from core.vocabulary import Role
+from dashboard import auth, extract_form, state, widgets
 from dashboard.filter_rows import filter_rows
 from dashboard.schedule_rows import as_inputs, schedule_rows
 
 st.title("New extract")
+auth.page_needs(Role.EDITOR, "Creating extracts")
 extract_form.created_links()
 model = extract_form.clone_source()  # `?clone=N`: the form starts as a copy of extract N
 slots = widgets.ProblemSlots("new", "Nothing was created")

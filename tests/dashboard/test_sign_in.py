@@ -4,10 +4,13 @@ audit log. The real sign-in flow in Chromium is tests/e2e/test_sign_in.py."""
 
 from __future__ import annotations
 
+import re
+from datetime import date
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import service
+from core import errors, schemas, service
 from core.config import get_settings
 from core.db import Database
 from core.vocabulary import Role
@@ -59,7 +62,56 @@ def test_nobody_gets_past_the_sign_in_page(signed_in_app: Database) -> None:
         assert service.list_users(session=s) == []
 
 
-def test_a_viewer_sees_the_extracts_and_cannot_change_them(signed_in_app: Database) -> None:
+# Every button and form that changes something, by the label a person sees.
+WRITE_BUTTONS = {"Run", "Pause", "Resume", "Edit", "Clone", "Delete…", "Cancel run",
+                 "Cancel all queued", "Cancel backfill", "Retry failed windows", "Fill gaps",
+                 "Test connection", "Refresh accounts and templates", "Delete connection"}
+
+
+def is_write(label: str) -> bool:
+    return label in WRITE_BUTTONS or label.startswith(("Cancel all queued", "Cancel backfill",
+                                                       "Retry failed windows"))
+
+
+def test_a_viewer_meets_every_write_path_disabled_with_the_reason(
+        signed_in_app: Database) -> None:
+    with signed_in_app.session() as s:
+        [extract] = service.create_extracts(session=s, data={
+            "data_table_title": "Campaign stats", "template_id": 1, "accounts": [1],
+            "template_settings": {"fields": ["date", "campaign_id", "clicks"]}})
+        service.run_extract(session=s, extract_id=extract.id, date_from=date(2026, 11, 1),
+                            date_to=date(2026, 11, 2))
+    seen: set[str] = set()
+    for page, params in ((navigation.EXTRACTS, {}), (navigation.EXTRACT, {"id": extract.id}),
+                         (navigation.HISTORY, {"extract": extract.id}),
+                         (navigation.CONNECTIONS, {})):
+        at = as_user("lead@example.com", "Team Lead")
+        at.query_params.update({k: str(v) for k, v in params.items()})
+        at.switch_page(page).run()
+        assert not at.exception, page
+        for button in at.button:
+            if is_write(button.label):
+                seen.add(button.label.split(" (")[0])
+                assert button.disabled, (page, button.label)
+                assert button.help and "needs the" in button.help and "you are viewer" in \
+                    button.help, (page, button.label, button.help)
+    assert {"Run", "Pause", "Edit", "Clone", "Delete…", "Cancel all queued", "Test connection",
+            "Delete connection"} - seen <= {"Delete connection"}, seen
+    for page, doing in ((navigation.NEW_EXTRACT, "Creating extracts"),
+                        (navigation.CONNECTIONS, "Adding, changing and deleting connections")):
+        at = as_user("lead@example.com", "Team Lead")
+        at.switch_page(page).run()
+        assert f"{doing} needs the" in texts(at)
+        assert not [b for b in at.button if b.label in ("Create extracts", "Add connection")]
+    edit = as_user("lead@example.com", "Team Lead")
+    edit.query_params["id"] = str(extract.id)
+    edit.switch_page(navigation.EDIT_EXTRACT).run()
+    assert "Editing an extract needs the editor role; you are viewer" in texts(edit)
+    assert not [b for b in edit.button if b.label == "Save changes"]
+
+
+def test_what_a_viewer_cannot_click_the_core_refuses_anyway(signed_in_app: Database) -> None:
+    """Behind the disabled buttons: a viewer's session cannot write, whatever calls it."""
     with signed_in_app.session() as s:
         service.create_extracts(session=s, data={
             "data_table_title": "Campaign stats", "template_id": 1, "accounts": [1],
@@ -68,16 +120,22 @@ def test_a_viewer_sees_the_extracts_and_cannot_change_them(signed_in_app: Databa
     assert not at.exception
     assert "Signed in as Team Lead (lead@example.com) · viewer" in texts(at)
     assert at.dataframe  # the extracts list
-    at.switch_page(navigation.NEW_EXTRACT).run()
-    at.multiselect(key="new_accounts_1").select(2)
-    at.text_input(key="new_table_title").input("Viewer's table")
-    next(b for b in at.button if b.label == "Create extracts").click().run()
-    assert not at.exception
-    assert "creating an extract needs the editor role; user lead@example.com acts as " \
-           "viewer" in texts(at), texts(at)
+    viewer = state_actor(at)
+    refused = pytest.raises(errors.Forbidden, match=re.escape(
+        "creating an extract needs the editor role; user lead@example.com acts as viewer"))
+    with refused, signed_in_app.session(actor=viewer) as s:
+        service.create_extracts(session=s, data={
+            "data_table_title": "Viewer's", "template_id": 1, "accounts": [2],
+            "template_settings": {"fields": ["date", "campaign_id"]}})
     with signed_in_app.session() as s:
         assert service.list_extracts(session=s).total == 1
         assert service.list_audit_events(session=s).total == 0
+
+
+def state_actor(at: AppTest) -> schemas.Actor:
+    actor = at.session_state["auth_actor"]
+    assert isinstance(actor, schemas.Actor)
+    return actor
 
 
 def test_an_admin_email_is_an_admin_from_the_first_sign_in(signed_in_app: Database) -> None:
