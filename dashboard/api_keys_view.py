@@ -57,7 +57,8 @@ def create_form() -> None:
     assert key is not None
     # The secret lives only in this run's output: never in session state, never shown again.
     with st.container(border=True, key="settings_new_key"):
-        st.success(f"Created {key.name!r}, key id `{key.key_id}`.", icon=":material/check:")
+        st.success(f"Created {display.text(repr(key.name))}, key id `{key.key_id}`.",
+                   icon=":material/check:")
         st.code(key.secret, language=None)
         st.warning("Copy the secret now (the button at the code's right edge): it is shown "
                    "only this once and stored only as a hash. Use it as the password of HTTP "

@@ -21,7 +21,7 @@ import streamlit as st
 from core import schemas, service
 from core.config import PREFIX, Settings
 from core.vocabulary import Role
-from dashboard import state
+from dashboard import display, state
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 USER_KEY = "auth_user"
@@ -112,7 +112,8 @@ def sidebar(user: schemas.UserOut) -> None:
             st.caption("Single-user mode: only this machine can open the dashboard "
                        "(127.0.0.1). Configure sign-in to share it.")
             return
-        st.caption(f"Signed in as {user.name or user.email} ({user.email}) · {user.role}")
+        st.caption(f"Signed in as {display.text(user.name or user.email)} "
+                   f"({display.text(user.email)}) · {user.role}")
         if st.button("Sign out", icon=":material/logout:", key="auth_sign_out"):
             st.session_state.pop(USER_KEY, None)
             st.logout()

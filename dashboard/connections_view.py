@@ -10,7 +10,7 @@ import streamlit as st
 
 from core import schemas, service
 from core.vocabulary import Role
-from dashboard import auth, query_templates, readers, state, widgets
+from dashboard import auth, display, query_templates, readers, state, widgets
 
 NOTICE = "connections_notice"
 MASK = "••••••••"
@@ -34,7 +34,7 @@ def settings_caption(connection: schemas.ConnectionOut) -> str:
 def card(connection: schemas.ConnectionOut) -> None:
     """A connection: its settings, Test, Refresh, Edit, Delete and its accounts."""
     with st.container(border=True, key=f"connections_card_{connection.id}"):
-        st.subheader(connection.title)
+        st.subheader(display.text(connection.title))
         st.caption(settings_caption(connection))
         with st.container(horizontal=True):
             test = st.button("Test connection", icon=":material/network_check:",
@@ -46,9 +46,9 @@ def card(connection: schemas.ConnectionOut) -> None:
         if test:
             result = state.call(service.test_connection, connection_id=connection.id)
             if result is not None and result.ok:
-                st.success(result.message, icon=":material/check_circle:")
+                st.success(display.text(result.message), icon=":material/check_circle:")
             elif result is not None:
-                st.error(result.message, icon=":material/error:")
+                st.error(display.text(result.message), icon=":material/error:")
         accounts = connection.accounts
         if refresh:
             changes = state.call(service.refresh_connection, connection_id=connection.id,

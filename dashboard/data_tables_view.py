@@ -14,7 +14,7 @@ PREVIEW_ROWS = 100
 def card(table: schemas.DataTableOut) -> None:
     """A data table: its template, rows, extracts, columns, a preview and its exports."""
     with st.container(border=True, key=f"data_tables_card_{table.id}"):
-        st.subheader(table.title)
+        st.subheader(display.text(table.title))
         st.caption(f"{table.template_title} · {table.row_count:,} rows · warehouse table "
                    f"`{table.table_name}`")
         titles = state.call(service.extract_titles, extract_ids=table.extract_ids) or {}

@@ -4,6 +4,7 @@ when an extract runs next, a run's log. Pure functions: the caller passes "now".
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -249,3 +250,16 @@ def plain(value: object) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}={plain(v)}" for k, v in value.items())
     return str(value)
+
+
+# What makes Markdown more than text in Streamlit: links and images ([ ]), autolinks and HTML
+# (< >), code, emphasis (* and an `_` that is not inside a word), LaTeX ($), strike (~),
+# tables (|), headings (#), and colour directives and icons (:red[...], :material/x:).
+_MARKDOWN = re.compile(r"([\\`*\[\]<>$~|#:])|(?<!\w)_|_(?!\w)")
+
+
+def text(value: object) -> str:
+    """A string a person wrote (a title, a name, a filter value, a source's error) as plain
+    text inside Streamlit Markdown: every sign that would make it more than text escaped, so
+    `![x](https://...)` shows those characters and no viewer's browser fetches anything."""
+    return _MARKDOWN.sub(lambda m: "\\" + m.group(0), str(value))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import service
-from dashboard import downloads, state
+from dashboard import display, downloads, state
 
 REFRESH_SECONDS = 1
 SHOWN = 3
@@ -55,5 +55,6 @@ def show(export: service.Export, key: str) -> None:
                        downloads.url(export), icon=":material/file_download:",
                        key=f"{key}_download_{export.token}")
     else:
-        st.error(f"The export {export.file_name} failed: {export.error}. Start it again; if "
+        st.error(f"The export {display.text(export.file_name)} failed: "
+                 f"{display.text(export.error)}. Start it again; if "
                  "it fails again, the server log has the details.", icon=":material/error:")

@@ -88,7 +88,8 @@ def clone_source() -> schemas.ExtractOut | None:
         st.session_state[f"{form}_table_choice_{extract.template_id}"] = "Existing data table"
         st.session_state[f"{form}_table_existing_{extract.template_id}"] = \
             extract.data_table_title
-    st.info(f"A copy of {extract.title!r}: change what should differ (an account, a filter), "
+    st.info(f"A copy of {display.text(repr(extract.title))}: change what should differ (an "
+            "account, a filter), "
             "then create it.", icon=":material/content_copy:")
     return extract
 

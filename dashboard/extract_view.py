@@ -77,7 +77,7 @@ def _live(extract_id: int, timezone: str, was_syncing: bool) -> None:
 def header(extract: schemas.ExtractOut, timezone: str) -> None:
     """Title, status, last sync, next run, since when it fails and any error, in plain
     sight."""
-    st.title(extract.title)
+    st.title(display.text(extract.title))
     look = display.look(extract.status)
     with st.container(horizontal=True):
         st.badge(extract.status, icon=look.icon, color=look.colour)  # type: ignore[arg-type]
@@ -98,10 +98,11 @@ def header(extract: schemas.ExtractOut, timezone: str) -> None:
     if failing is not None:
         st.error(f"Failing since {display.local_time(failing.since, timezone)}: "
                  f"{failing.count} run(s) in a row failed."
-                 + (f" Last error: {extract.error_text}" if extract.error_text else ""),
+                 + (f" Last error: {display.text(extract.error_text)}" if extract.error_text
+                    else ""),
                  icon=":material/error:")
     elif extract.error_text:
-        st.error(extract.error_text, icon=":material/error:")
+        st.error(display.text(extract.error_text), icon=":material/error:")
     if extract.schema_changed and extract.schema_changed != extract.error_text:
         st.warning(extract.schema_changed, icon=":material/schema:")
 
@@ -205,7 +206,7 @@ def delete(extract: schemas.ExtractOut) -> None:
             st.rerun()
         return
     with st.container(border=True):
-        st.warning(f"Delete {extract.title!r} with its schedules and runs?",
+        st.warning(f"Delete {display.text(repr(extract.title))} with its schedules and runs?",
                    icon=":material/warning:")
         rows = st.checkbox(f"Also delete its rows from data table {extract.data_table_title!r}",
                            key=f"extract_{extract.id}_delete_rows")

@@ -6,7 +6,7 @@ import streamlit as st
 
 from core import schemas, service
 from core.vocabulary import Role
-from dashboard import auth, state, widgets
+from dashboard import auth, display, state, widgets
 
 FIELDS = ("name", "title", "description", "sql", "date_column")
 
@@ -39,7 +39,7 @@ def existing(connection_id: int) -> None:
                    "are the columns the query returns.")
         return
     for query in queries:
-        st.markdown(f"**{query.title}** · `{query.name}`")
+        st.markdown(f"**{display.text(query.title)}** · `{query.name}`")
         if query.description:
             st.caption(query.description)
         st.code(query.sql, language="sql")

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from core import errors, schemas, service
 from core.config import get_settings
+from dashboard import display
 
 T = TypeVar("T")
 TIMEZONE_KEY = "app_timezone"
@@ -62,7 +63,7 @@ def call(fn: Callable[..., T], **kwargs: Any) -> T | None:
     """Call one service function in its own session; show a domain error instead of raising."""
     result, error = attempt(fn, **kwargs)
     if error is not None:
-        st.error(str(error), icon=":material/error:")
+        st.error(display.text(error), icon=":material/error:")
     return result
 
 

@@ -2,7 +2,16 @@ import streamlit as st
 
 from core import service
 from core.vocabulary import Role
-from dashboard import auth, extract_edit, extract_form, extract_view, navigation, state, widgets
+from dashboard import (
+    auth,
+    display,
+    extract_edit,
+    extract_form,
+    extract_view,
+    navigation,
+    state,
+    widgets,
+)
 from dashboard.filter_rows import filter_rows
 from dashboard.schedule_rows import as_inputs, schedule_rows
 
@@ -17,7 +26,7 @@ if extract is None or template is None:
 auth.page_needs(Role.EDITOR, "Editing an extract")
 page = f"edit_{extract.id}"
 slots = widgets.ProblemSlots("edit")
-st.title(f"Edit {extract.title}")
+st.title(f"Edit {display.text(extract.title)}")
 st.caption(f"{extract.account_name} · {template.title} · data table "
            f"{extract.data_table_title!r} stay as they are; only what you change is saved.")
 

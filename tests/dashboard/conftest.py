@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,10 +47,16 @@ def open_page(page: str, **session_state: object) -> AppTest:
     return at
 
 
+def shown(markdown: str) -> str:
+    """Markdown as a person reads it: the escapes of dashboard.display.text removed."""
+    return re.sub(r"\\([\\`*_\[\]<>$~|#:])", r"\1", markdown)
+
+
 def texts(at: AppTest) -> str:
-    """Every markdown, caption, alert and title on the page, one per line (for assertions)."""
+    """Every markdown, caption, alert and title on the page, one per line, as shown (for
+    assertions)."""
     parts = []
     for kind in ("markdown", "caption", "error", "warning", "info", "success", "title",
                  "subheader", "header"):
         parts += [str(e.value) for e in at.get(kind)]
-    return "\n".join(parts)
+    return shown("\n".join(parts))
