@@ -1,4 +1,5 @@
-"""Helpers the table-like connectors share: field types from values, the derived date field.
+"""Helpers the table-like connectors share: field types from values, the derived date field,
+DataFrames as Arrow chunks.
 
 A template's date field must hold dates: the runner and the warehouse compare it with the
 window's days. When the only time column of a source is a timestamp, the template gets a
@@ -8,15 +9,17 @@ derived field `<column>__date` (the timestamp's day), and the timestamp stays a 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from core import filters
 from core.connectors.base import FetchRequest, FieldSpec, FieldType, Filter
+from core.warehouse import arrow
 
 DERIVED_DATE_SUFFIX = "__date"
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -119,10 +122,10 @@ def typed_filters(request: FetchRequest) -> list[Filter]:
     return out
 
 
-def coerce_numbers(frame: pd.DataFrame, fields: Sequence[FieldSpec]) -> pd.DataFrame:
-    """Decimals (NUMERIC columns) as floats, so any warehouse driver takes them."""
-    for spec in fields:
-        if spec.type == "number" and spec.name in frame.columns \
-                and frame[spec.name].dtype == object:
-            frame[spec.name] = pd.to_numeric(frame[spec.name], errors="coerce")
-    return frame
+def arrow_chunks(frames: Iterable[pd.DataFrame], fields: Sequence[FieldSpec]
+                 ) -> Iterator[pa.Table]:
+    """DataFrames a connector built, as Arrow chunks of its fields' types (its edge)."""
+    types = {f.name: f.type for f in fields}
+    for frame in frames:
+        names = [str(n) for n in frame.columns]
+        yield arrow.from_frame(frame, names, {n: types.get(n, "string") for n in names})

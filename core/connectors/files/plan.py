@@ -30,6 +30,9 @@ class Plan:
         # A window on a column whose type config corrected: applied after conversion.
         self.window_after: tuple[str, date, date] | None = None
         self.all_filters_pushed = True
+        # Whether the rows read are exactly the window's: a window on a timestamp with a
+        # zone is pushed down in UTC, while its days are local; the runner checks those.
+        self.window_exact = True
         self.filter_columns: set[str] = set()
 
     def keep(self, expression: pc.Expression, column: str) -> None:
@@ -75,6 +78,9 @@ def for_fetch(request: FetchRequest, arrow_schema: pa.Schema, corrected: Mapping
             schema.ref(column, arrow_schema), stored[column], request.date_from, stop)
         if window is not None:
             plan.keep(window, column)
+            stored_type = stored[column]
+            plan.window_exact = not (pa.types.is_timestamp(stored_type)
+                                     and stored_type.tz is not None)
         else:
             need(column)
             plan.window_after = (column, request.date_from, stop)

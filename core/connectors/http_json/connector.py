@@ -165,7 +165,8 @@ class HttpJson:
         )]
 
     def fetch(self, request: FetchRequest) -> FetchResult:
-        return FetchResult(chunks=self._chunks(request))
+        return FetchResult(chunks=shaping.arrow_chunks(self._chunks(request),
+                                                       request.template.fields))
 
     def _today(self) -> date:
         return self.clock().astimezone(UTC).date()
