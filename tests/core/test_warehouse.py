@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ def system(extract_id: int, run_id: int, account: str = "sa-1") -> dict[str, Any
             "__run_id": run_id}
 
 
-def load(warehouse: Warehouse, extract_id: int, run_id: int, chunks: list[pd.DataFrame],
+def load(warehouse: Warehouse, extract_id: int, run_id: int, chunks: Iterable[pd.DataFrame],
          window: tuple[str, str] | None = ("2026-11-01", "2026-11-07"),
          fields: list[FieldSpec] = FIELDS, **kwargs: Any) -> int:
     date_field = "date" if window else None
@@ -190,6 +190,41 @@ def test_values_of_every_type_are_stored_and_read_back(warehouse: Warehouse) -> 
     rows = warehouse.read_rows(TABLE, order_by="date")
     assert rows["date"].tolist() == [date(2026, 11, 2), date(2026, 11, 1)]
     assert rows["is_active"].tolist() == [None, True]
+
+
+def test_a_load_still_fetching_holds_no_lock_and_leaves_no_stage_file(
+        warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+    import tempfile
+
+    stages = tmp_path / "stages"
+    stages.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(stages))
+    load(warehouse, 2, 1, [frame(["2026-11-02"], campaign="other")])
+    seen: list[list[str]] = []
+
+    def chunks() -> Iterator[pd.DataFrame]:
+        yield frame(["2026-11-01"])
+        # Mid-load: the rows so far sit in a stage file of the load's own, and another
+        # writer gets the warehouse's write lock at once (no waiting: timeout 0).
+        seen.append(sorted(p.name for p in stages.rglob("*") if p.is_file()))
+        other = sqlite3.connect(warehouse.engine.url.database or "", timeout=0,
+                                isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        other.execute(f"UPDATE {TABLE} SET clicks = 9 WHERE __extract_id = 2")
+        other.execute("COMMIT")
+        other.close()
+        yield frame(["2026-11-03"])
+
+    assert load(warehouse, 1, 3, chunks()) == 2
+
+    assert seen == [["stage.db"]]
+    assert list(stages.rglob("*")) == []  # the stage is gone after the swap
+    assert keys(warehouse) == [(1, 3, "2026-11-01", "c1"), (1, 3, "2026-11-03", "c1"),
+                               (2, 1, "2026-11-02", "other")]
+    with warehouse.engine.connect() as conn:
+        assert conn.exec_driver_sql(
+            f"SELECT clicks FROM {TABLE} WHERE __extract_id = 2").scalar_one() == 9
 
 
 # -- reading ---------------------------------------------------------------------------------

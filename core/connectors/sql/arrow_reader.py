@@ -5,8 +5,8 @@ through SQLAlchemy (its values are Python objects already).
 Measured (200,000 rows of ten columns, bench/bench_pipeline.py's source): ADBC and
 ConnectorX read PostgreSQL in 0.26 s and 0.20-0.29 s, SQLAlchemy's tuples took 0.64 s before
 any DataFrame was built; MariaDB: ConnectorX 0.23 s, PyMySQL tuples into Arrow 2.1 s.
-ADBC is used for PostgreSQL because it binds the query's values; ConnectorX takes no bound
-values, so the MariaDB query is rendered with SQLAlchemy's literal quoting.
+Neither streams a query with bound values, so the values are quoted client-side: by psycopg
+with the server's own rules for PostgreSQL, by SQLAlchemy's MySQL literals for MariaDB.
 """
 
 from __future__ import annotations
@@ -44,15 +44,23 @@ def batches(config: Mapping[str, Any], select: sa.Select[Any], types: Mapping[st
 
 def _postgres(url: URL, select: sa.Select[Any]) -> Iterator[pa.RecordBatch]:
     import adbc_driver_postgresql.dbapi as adbc_postgresql
+    import psycopg
 
-    compiled = select.compile(dialect=postgresql.dialect(paramstyle="numeric_dollar"),
+    compiled = select.compile(dialect=postgresql.dialect(),
                               compile_kwargs={"render_postcompile": True})
-    params = tuple(compiled.params[name] for name in compiled.positiontup or ())
     uri = url.set(drivername="postgresql").render_as_string(hide_password=False)
     try:
+        # ADBC streams a result through COPY only for a statement without parameters; with
+        # bound values it reads the whole result into memory first (measured: +400 MB for a
+        # million rows). So the values are quoted by psycopg's client-side binding, with the
+        # rules of this very server (its encoding, standard_conforming_strings).
+        with psycopg.connect(uri) as quoting:
+            statement = psycopg.ClientCursor(quoting).mogrify(str(compiled), compiled.params)
         with adbc_postgresql.connect(uri) as conn, conn.cursor() as cursor:
-            cursor.execute(str(compiled), params or None)
+            cursor.execute(statement)
             yield from cursor.fetch_record_batch()
+    except psycopg.OperationalError as exc:
+        raise driver_errors.source_error(exc, url, retry_unreachable=True) from None
     except adbc_postgresql.Error as exc:
         raise driver_errors.source_error(exc, url, retry_unreachable=True) from None
 
