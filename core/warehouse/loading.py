@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -118,8 +119,8 @@ def replace_postgres(engine: Engine, table_name: str, window: Window, names: lis
                      batches: Iterable[pa.Table],
                      before_chunk: Callable[[], None] | None,
                      commit_guard: CommitGuard | None = None) -> int:
-    """PostgreSQL (psycopg): DELETE, then a binary `COPY` of each chunk, encoded from Arrow
-    in Rust (pgpq), in the same transaction."""
+    """PostgreSQL (psycopg): DELETE, then ONE binary `COPY` of every chunk, encoded from
+    Arrow in Rust (pgpq) as each chunk arrives, in the same transaction."""
     quote = engine.dialect.identifier_preparer.quote
     column_list = ", ".join(quote(n) for n in names)
     where, params = delete_clause(engine, window, "%s", iso_dates=False)
@@ -129,19 +130,24 @@ def replace_postgres(engine: Engine, table_name: str, window: Window, names: lis
     # into the same table go on while this one fetches.
     with engine.connect() as conn, conn.begin() as transaction:
         raw: Any = conn.connection.driver_connection
-        with raw.cursor() as cursor:
+        with raw.cursor() as cursor, ExitStack() as stack:
             cursor.execute(f"DELETE FROM {quote(table_name)} WHERE {where}", params)
+            encoder = None
             for batch in batches:
                 if before_chunk is not None:
                     before_chunk()
-                if batch.num_rows:
+                if not batch.num_rows:
+                    continue
+                if encoder is None:  # an error inside the COPY aborts it, and the load
                     encoder = pgpq.ArrowToPostgresBinaryEncoder(batch.schema)
-                    with cursor.copy(copy_sql) as copy:
-                        copy.write(encoder.write_header())
-                        for part in batch.to_batches():
-                            copy.write(encoder.write_batch(part))
-                        copy.write(encoder.finish())
+                    copy = stack.enter_context(cursor.copy(copy_sql))
+                    copy.write(encoder.write_header())
+                for part in batch.to_batches():
+                    copy.write(encoder.write_batch(part))
                 total += batch.num_rows
+            if encoder is not None:
+                copy.write(encoder.finish())
+                stack.close()
             if before_chunk is not None:
                 before_chunk()
         _commit(commit_guard, total, transaction.commit)
@@ -184,6 +190,7 @@ def replace_duckdb(engine: Engine, table_name: str, window: Window, schema: pa.S
     reader = pa.RecordBatchReader.from_batches(schema, stream())
     with engine.connect() as conn:
         raw: Any = conn.connection.driver_connection
+        raw.execute("SET enable_progress_bar = false")  # it would draw on the worker's stdout
         raw.register(view, reader)
         try:
             # MVCC with optimistic writes: appends of other extracts do not conflict.
