@@ -28,12 +28,13 @@ others' load only adds time, so each figure is the best of the rounds):
 
 Every contender's rows are counted in its destination afterwards and must equal the source's.
 Peak RSS is each process's high-water mark (getrusage). `--write` puts the table in
-docs/benchmarks.md's "Pipeline" section and the figures in docs/bench_pipeline.json.
+docs/benchmarks.md's "Pipeline" section and every figure in docs/bench_pipeline_<rows>.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -57,7 +58,7 @@ PATHS = ("parquet-sqlite", "parquet-duckdb", "postgresql-sqlite", "postgresql-du
 CONTENDERS = ("product", "floor", "dlt")
 TABLE = "bench_stats"
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-SYSTEM = {"account_id": "all", "account_name": "Bench account",
+SYSTEM: dict[str, Any] = {"account_id": "all", "account_name": "Bench account",
           "__insert_date": datetime(2026, 11, 28, 10, 0), "__extract_id": 1, "__run_id": 1}
 TARGETS = {  # (vs the floor, vs dlt), from issue 18
     "parquet-sqlite": (0.9, 3.0), "parquet-duckdb": (0.85, 1.5),
@@ -164,6 +165,12 @@ def _conformed_chunks(place: Place) -> list[Any]:
     types = {f.name: f.type for f in specs}
     return [arrow.conform(batch, FIELDS, types)
             for batch in pq.ParquetFile(place.parquet).iter_batches(50_000)]
+
+
+def _fields(table: Any, specs: list[Any]) -> Any:
+    from core.warehouse import arrow
+
+    return arrow.conform(table, FIELDS, {f.name: f.type for f in specs})
 
 
 def _with_system(table: Any, specs: list[Any]) -> Any:
@@ -282,14 +289,15 @@ def floor(path: str, place: Place, work: Path) -> tuple[float, int]:
             chunks = _conformed_chunks(place)
             with psycopg.connect(_pg_adbc_uri(url)) as conn:  # connected before the clock
                 started = time.perf_counter()
-                _floor_postgres(conn, [_with_system(c, specs) for c in chunks])
+                _floor_postgres(conn, (_with_system(c, specs) for c in chunks))
         else:
             started = time.perf_counter()
-            batches = (_with_system(b, specs) for b in _source_batches(path, place))
             if path.endswith("sqlite"):
-                _floor_sqlite(work / "warehouse.db", batches)
+                _floor_sqlite(work / "warehouse.db", (_fields(b, specs)
+                                                      for b in _source_batches(path, place)))
             else:
-                _floor_duckdb(work / "warehouse.duckdb", batches)
+                _floor_duckdb(work / "warehouse.duckdb", (
+                    _with_system(b, specs) for b in _source_batches(path, place)))
         seconds = time.perf_counter() - started
         return seconds, _count(url, TABLE)
     finally:
@@ -298,10 +306,11 @@ def floor(path: str, place: Place, work: Path) -> tuple[float, int]:
 
 
 def _floor_sqlite(file: Path, batches: Iterator[Any]) -> None:
-    """ADBC binds the rows into a scratch file (no journal), then one INSERT ... SELECT in C
-    moves them into the indexed table: faster than ADBC's ingest straight into the indexed
-    WAL table (0.76 s against 0.50 s for the product's, the same way, best of three at
-    200,000 rows on 2026-12-01), so that is the floor."""
+    """ADBC binds the fields into a scratch file (no journal), then one INSERT ... SELECT in
+    C moves them into the indexed table, the system values as its parameters. Measured
+    faster than ADBC's ingest straight into the indexed WAL table (0.76 s against 0.50 s for
+    the product, best of three at 200,000 rows, 2026-12-01) and than staging the constant
+    columns too, so that is the floor."""
     import sqlite3
 
     import adbc_driver_sqlite.dbapi as adbc_sqlite
@@ -317,12 +326,17 @@ def _floor_sqlite(file: Path, batches: Iterator[Any]) -> None:
             cursor.adbc_ingest("rows", arrow.for_sqlite(batch),
                                mode="append" if number else "create")
         cursor.execute("COMMIT")
+    constants = [SYSTEM[name] if name != "__insert_date" else
+                 SYSTEM[name].strftime("%Y-%m-%d %H:%M:%S.%f") for name in SYSTEM]
     target = sqlite3.connect(file, isolation_level=None)
     for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "cache_size=-65536"):
         target.execute(f"PRAGMA {pragma}")
     target.execute("ATTACH DATABASE ? AS scratch", (str(scratch),))
     target.execute("BEGIN IMMEDIATE")
-    target.execute(f"INSERT INTO main.{TABLE} SELECT * FROM scratch.rows")
+    columns = ", ".join(f'"{n}"' for n in [*SYSTEM, *FIELDS])
+    values = ", ".join(["?"] * len(SYSTEM) + [f'"{n}"' for n in FIELDS])
+    target.execute(f"INSERT INTO main.{TABLE} ({columns}) SELECT {values} FROM scratch.rows",
+                   constants)
     target.execute("COMMIT")
     target.close()
 
@@ -333,22 +347,23 @@ def _floor_duckdb(file: Path, batches: Iterator[Any]) -> None:
 
     first = next(batches)
     reader = pa.RecordBatchReader.from_batches(
-        first.schema, (b for t in (first, *batches) for b in t.to_batches()))
+        first.schema, (b for t in itertools.chain([first], batches) for b in t.to_batches()))
     conn = duckdb.connect(str(file))
     conn.register("rows", reader)
     conn.execute(f"INSERT INTO {TABLE} SELECT * FROM rows")
     conn.close()
 
 
-def _floor_postgres(conn: Any, tables: list[Any]) -> None:
+def _floor_postgres(conn: Any, tables: Iterator[Any]) -> None:
     import pgpq
 
-    columns = ", ".join(f'"{n}"' for n in tables[0].column_names)
+    first = next(tables)
+    columns = ", ".join(f'"{n}"' for n in first.column_names)
     with conn.cursor() as cursor:
-        encoder = pgpq.ArrowToPostgresBinaryEncoder(tables[0].schema)
+        encoder = pgpq.ArrowToPostgresBinaryEncoder(first.schema)
         with cursor.copy(f"COPY {TABLE} ({columns}) FROM STDIN (FORMAT binary)") as copy:
             copy.write(encoder.write_header())
-            for table in tables:
+            for table in itertools.chain([first], tables):
                 for batch in table.to_batches():
                     copy.write(encoder.write_batch(batch))
             copy.write(encoder.finish())
@@ -473,11 +488,12 @@ def report(results: list[Result], paths: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _write_docs(table: str, payload: dict[str, Any]) -> None:
-    (DOCS / "bench_pipeline.json").write_text(json.dumps(payload, indent=2) + "\n")
+def _write_docs(rows: int, table: str, payload: dict[str, Any]) -> None:
+    """The JSON of a size next to the doc, and its table between the doc's markers."""
+    (DOCS / f"bench_pipeline_{rows}.json").write_text(json.dumps(payload, indent=2) + "\n")
     doc = DOCS / "benchmarks.md"
     text = doc.read_text()
-    start, end = "<!-- pipeline-table -->", "<!-- /pipeline-table -->"
+    start, end = f"<!-- pipeline-table {rows} -->", f"<!-- /pipeline-table {rows} -->"
     if start in text and end in text:
         head, rest = text.split(start, 1)
         _, tail = rest.split(end, 1)
@@ -526,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     print(f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after")
     if args.write:
-        _write_docs(table, {
+        _write_docs(args.rows, table, {
             "measured": datetime.now(UTC).isoformat(timespec="seconds"),
             "rows": args.rows, "rounds": args.rounds,
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
