@@ -33,6 +33,7 @@ def batches(config: Mapping[str, Any], select: sa.Select[Any], types: Mapping[st
     if backend == "postgresql":
         reader = _postgres(url, select)
     elif backend in ("mysql", "mariadb"):
+        _reachable(config)
         reader = _mysql(url, select, chunk_rows)
     else:
         yield from _sqlalchemy(config, select, types, chunk_rows)
@@ -63,6 +64,20 @@ def _postgres(url: URL, select: sa.Select[Any]) -> Iterator[pa.RecordBatch]:
         raise driver_errors.source_error(exc, url, retry_unreachable=True) from None
     except adbc_postgresql.Error as exc:
         raise driver_errors.source_error(exc, url, retry_unreachable=True) from None
+
+
+def _reachable(config: Mapping[str, Any]) -> None:
+    """Connect once with the SQLAlchemy driver: ConnectorX's pool retries a refused connection
+    or a wrong password for 30 s before it says so; this says it at once, in words."""
+    url = engine.url_of(config)
+    source = engine.engine_of(config)
+    try:
+        with source.connect():
+            pass
+    except DBAPIError as exc:
+        raise driver_errors.source_error(exc, url, retry_unreachable=True) from None
+    finally:
+        source.dispose()
 
 
 def _mysql(url: URL, select: sa.Select[Any], chunk_rows: int) -> Iterator[pa.RecordBatch]:

@@ -384,3 +384,27 @@ def test_values_arrive_as_the_template_declares_them_and_text_stays_text(
     assert row["amount"] == pytest.approx(12.3456)
     assert pd.Timestamp(row["seen_at"]) == pd.Timestamp("2026-11-04 04:30:00")
     assert pd.Timestamp(row["day"]).date() == DAYS[3]
+
+
+def test_a_wrong_password_fails_the_run_at_once_naming_it(
+        db: Database, session: Session, mariadb_source: SourceDb,
+        mariadb_user: tuple[str, str]) -> None:
+    import time
+
+    seed(mariadb_source)
+    user, password = mariadb_user
+    url = sa.engine.make_url(mariadb_source.url).set(username=user).render_as_string()
+    connection = service.create_connection(session=session, data={
+        "datasource": "sql", "title": "MariaDB", "config": {"url": url, "password": password}})
+    template = own_template(session, connection.id, "ad_stats")
+    stored = session.get(Connection, connection.id)  # the password changed since
+    assert stored is not None
+    stored.secrets = db.cipher.encrypt({"password": "wrong"})
+
+    started = time.monotonic()
+    done, _ = load(db, session, template=template, account_id=connection.accounts[0].id,
+                   fields=["day", "clicks"])
+
+    assert time.monotonic() - started < 10  # not ConnectorX's 30 s of retries
+    assert done.status == "failed"
+    assert done.error is not None and "authentication failed" in done.error, done.error
