@@ -12,6 +12,7 @@ this worker's, or raises without calling it: then the load is rolled back.
 
 from __future__ import annotations
 
+import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
@@ -99,19 +100,28 @@ def _stage_sqlite(path: Path, names: list[str], batches: Iterable[pa.Table],
                   before_chunk: Callable[[], None] | None) -> int:
     """Write the chunks into the table `rows` of a new SQLite file; return the rows."""
     total = 0
-    with adbc_sqlite.connect(str(path), autocommit=True) as stage, stage.cursor() as cursor:
-        # A scratch file: no journal, no syncing; it is deleted after the swap.
-        cursor.execute("PRAGMA journal_mode=OFF")
-        cursor.execute("PRAGMA synchronous=OFF")
-        cursor.execute("BEGIN")
-        for batch in batches:
-            if before_chunk is not None:
-                before_chunk()
-            if batch.num_rows:
-                cursor.adbc_ingest("rows", arrow.for_sqlite(batch.select(names)),
-                                   mode="append" if total else "create")
-            total += batch.num_rows
-        cursor.execute("COMMIT")
+    try:
+        with adbc_sqlite.connect(str(path), autocommit=True) as stage, \
+                stage.cursor() as cursor:
+            # A scratch file: no journal, no syncing; it is deleted after the swap.
+            cursor.execute("PRAGMA journal_mode=OFF")
+            cursor.execute("PRAGMA synchronous=OFF")
+            cursor.execute("BEGIN")
+            for batch in batches:
+                if before_chunk is not None:
+                    before_chunk()
+                if batch.num_rows:
+                    cursor.adbc_ingest("rows", arrow.for_sqlite(batch.select(names)),
+                                       mode="append" if total else "create")
+                total += batch.num_rows
+            cursor.execute("COMMIT")
+    except adbc_sqlite.Error as exc:
+        # SQLite's own words, as sqlite3 says them, so a full disk is named as one.
+        for words in ("database or disk is full", "disk i/o error"):
+            if words in str(exc).lower():
+                raise sqlite3.OperationalError(
+                    f"{words} (the load's stage in {path.parent})") from exc
+        raise
     return total
 
 

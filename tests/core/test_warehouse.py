@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -14,6 +16,7 @@ from core import errors
 from core.connectors.base import FieldSpec
 from core.db import make_engine
 from core.warehouse import Warehouse, Window, table_name_for
+from tests import needs
 
 TABLE = "campaign_stats"
 FIELDS = [FieldSpec("date", "date", "dimension"), FieldSpec("campaign_id", "string", "dimension"),
@@ -251,3 +254,45 @@ def test_counts_earliest_date_and_delete_rows(warehouse: Warehouse) -> None:
 ])
 def test_table_names_are_safe_and_derived_from_the_title(title: str, name: str) -> None:
     assert table_name_for(title) == name
+
+
+@pytest.fixture
+def small_volume(tmp_path: Path) -> Iterator[Path]:
+    """A 20 MB tmpfs mounted for the test."""
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", str(volume)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        needs.missing(f"cannot mount a tmpfs: {mounted.stderr.strip()}",
+                      remedy="run the tests as root, or in a container allowed to mount")
+    try:
+        yield volume
+    finally:
+        subprocess.run(["umount", "-l", str(volume)], check=True)
+
+
+def test_a_full_temp_folder_fails_the_load_in_sqlites_words_and_keeps_the_table(
+        warehouse: Warehouse, small_volume: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import sqlite3
+    import tempfile
+
+    from core.db import disk_full
+
+    load(warehouse, 1, 1, [frame(["2026-11-02"])])
+    before = everything(warehouse)
+    monkeypatch.setattr(tempfile, "tempdir", str(small_volume))
+    with (small_volume / "filler").open("wb") as handle:  # all but 1 MB of it taken
+        os.posix_fallocate(handle.fileno(), 0,
+                           shutil.disk_usage(small_volume).free - (1 << 20))
+    many = pd.DataFrame({"date": date(2026, 11, 3), "campaign_id": [f"c{i}" for i in range(
+        100_000)], "clicks": 1, "spend": 1.5})
+
+    with pytest.raises(sqlite3.OperationalError) as raised:
+        load(warehouse, 1, 2, [many, many])
+
+    assert str(raised.value).startswith("database or disk is full")
+    assert disk_full(raised.value) == str(raised.value)
+    assert everything(warehouse) == before
+    assert [p.name for p in small_volume.iterdir()] == ["filler"]  # no stage left behind
