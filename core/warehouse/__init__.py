@@ -221,8 +221,9 @@ class Warehouse:
         """
         data_names = [f.name for f in fields]
         types = {**{c.name: c.type for c in SYSTEM_COLUMNS}, **{f.name: f.type for f in fields}}
-        tables = (arrow.from_frame(chunk, data_names, types) if isinstance(chunk, pd.DataFrame)
-                  else arrow.conform(chunk, data_names, types) for chunk in chunks)
+        tables = arrow.released(
+            arrow.from_frame(chunk, data_names, types) if isinstance(chunk, pd.DataFrame)
+            else arrow.conform(chunk, data_names, types) for chunk in chunks)
         dialect = self.engine.dialect.name
         if dialect == "sqlite":
             # The system values are the same on every row: the swap writes them as
