@@ -5,11 +5,11 @@
 
 One million Sample Ads rows ("Campaign performance (daily)": its 9 fields plus the 5 system
 columns, 14 columns of text, dates, datetimes, integers and floats) are fetched once, kept in
-memory as the connector's 50,000-row DataFrames, then loaded into a fresh data table by each
+memory as the connector's 50,000-row Arrow tables, then loaded into a fresh data table by each
 contender in turn, in the same run, so every figure is a ratio against a peer measured
-seconds apart on the same machine. The peers' own preparation (tuples for `executemany`, CSV
-for `COPY`, one Arrow table for DuckDB) is done before their clock starts; ours converts
-the DataFrames inside the clock, as a run does. Peers from requirements-bench.txt (dlt) are
+seconds apart on the same machine. The peers' own preparation (tuples for `executemany`, binary
+COPY data, one Arrow table for DuckDB) is done before their clock starts; ours casts
+the chunks inside the clock, as a run does. Peers from requirements-bench.txt (dlt) are
 skipped with a note when they are not installed. PostgreSQL: EXTRACTS_BENCH_PG_URL
 (default postgresql://postgres@127.0.0.1:5432/test); a database is created per measurement.
 """
