@@ -5,11 +5,11 @@
 
 One million Sample Ads rows ("Campaign performance (daily)": its 9 fields plus the 5 system
 columns, 14 columns of text, dates, datetimes, integers and floats) are fetched once, kept in
-memory as the connector's 50,000-row DataFrames, then loaded into a fresh data table by each
+memory as the connector's 50,000-row Arrow tables, then loaded into a fresh data table by each
 contender in turn, in the same run, so every figure is a ratio against a peer measured
-seconds apart on the same machine. The peers' own preparation (tuples for `executemany`, CSV
-for `COPY`, one Arrow table for DuckDB) is done before their clock starts; ours converts
-the DataFrames inside the clock, as a run does. Peers from requirements-bench.txt (dlt) are
+seconds apart on the same machine. The peers' own preparation (tuples for `executemany`, binary
+COPY data, one Arrow table for DuckDB) is done before their clock starts; ours casts
+the chunks inside the clock, as a run does. Peers from requirements-bench.txt (dlt) are
 skipped with a note when they are not installed. PostgreSQL: EXTRACTS_BENCH_PG_URL
 (default postgresql://postgres@127.0.0.1:5432/test); a database is created per measurement.
 """
@@ -48,7 +48,7 @@ FIELDS: list[FieldSpec] = list(TEMPLATE.fields)
 PG_URL = os.environ.get("EXTRACTS_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TARGETS = {  # (database, peer) -> the least ratio of our rate to the peer's
     ("sqlite", "raw sqlite3.executemany"): 0.8, ("sqlite", "pandas.DataFrame.to_sql"): 2.0,
-    ("sqlite", "dlt (sqlalchemy destination)"): 1.0, ("postgresql", "raw COPY"): 0.7,
+    ("sqlite", "dlt (sqlalchemy destination)"): 1.0, ("postgresql", "raw binary COPY"): 0.7,
     ("postgresql", "dlt (postgres destination)"): 1.0,
     ("duckdb", "raw INSERT ... SELECT * FROM arrow"): 0.7,
     ("duckdb", "dlt (duckdb destination)"): 1.0,
@@ -59,13 +59,13 @@ TARGETS = {  # (database, peer) -> the least ratio of our rate to the peer's
 class Source:
     """The rows every contender loads: the connector's chunks and the run's system values."""
 
-    chunks: list[pd.DataFrame]
+    chunks: list[pa.Table]
     system: dict[str, Any]
     window: Window
 
     @property
     def rows(self) -> int:
-        return sum(len(c) for c in self.chunks)
+        return sum(c.num_rows for c in self.chunks)
 
     def names(self) -> list[str]:
         return [*self.system, *(f.name for f in FIELDS)]
@@ -74,12 +74,19 @@ class Source:
         return {f.name: f.type for f in (*SYSTEM_COLUMNS, *FIELDS)}
 
     def arrow(self) -> list[pa.Table]:
-        return [arrow.table(c, self.names(), self.types(), self.system) for c in self.chunks]
+        fields = [f.name for f in FIELDS]
+        return [arrow.with_constants(arrow.conform(c, fields, self.types()), self.system,
+                                     self.types()) for c in self.chunks]
 
     def frames(self) -> list[pd.DataFrame]:
         """Whole rows as DataFrames (system columns included), for pandas and dlt."""
-        return [c.assign(**{k: v for k, v in self.system.items()})[self.names()]
+        return [c.to_pandas().assign(**{k: v for k, v in self.system.items()})[self.names()]
                 for c in self.chunks]
+
+
+def sqlite_rows(batch: pa.Table) -> list[tuple[Any, ...]]:
+    """Rows of Python values as the sqlite3 driver binds them (what a raw load prepares)."""
+    return list(zip(*(c.to_pylist() for c in arrow.for_sqlite(batch).columns), strict=True))
 
 
 def fetch(rows: int) -> Source:
@@ -167,7 +174,7 @@ def ours_rerun(source: Source, url: str) -> float:
 
 def raw_executemany(source: Source, url: str) -> float:
     warehouse_with_table(url).engine.dispose()
-    rows = [list(arrow.sqlite_rows(batch)) for batch in source.arrow()]
+    rows = [sqlite_rows(batch) for batch in source.arrow()]
     marks = ", ".join("?" for _ in source.names())
     conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -201,13 +208,19 @@ def raw_copy(source: Source, url: str) -> float:
     from sqlalchemy.engine import make_url
 
     warehouse_with_table(url).engine.dispose()
-    payloads = [arrow.csv_bytes(batch) for batch in source.arrow()]
+    import pgpq
+
+    batches = source.arrow()
+    encoder = pgpq.ArrowToPostgresBinaryEncoder(batches[0].schema)
+    payloads = [encoder.write_header()]
+    payloads += [encoder.write_batch(b) for batch in batches for b in batch.to_batches()]
+    payloads.append(encoder.finish())
     columns = ", ".join(f'"{n}"' for n in source.names())
     conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(conninfo) as conn, conn.cursor() as cursor:
         started = time.perf_counter()
-        for payload in payloads:
-            with cursor.copy(f"COPY {TABLE} ({columns}) FROM STDIN (FORMAT csv)") as copy:
+        with cursor.copy(f"COPY {TABLE} ({columns}) FROM STDIN (FORMAT binary)") as copy:
+            for payload in payloads:
                 copy.write(payload)
         conn.commit()
         seconds = time.perf_counter() - started
@@ -266,14 +279,15 @@ CONTENDERS: dict[str, list[tuple[str, Callable[[Source, str], float]]]] = {
                ("dlt (sqlalchemy destination)", dlt_load("sqlalchemy"))],
     "postgresql": [("replace_window", ours),
                    ("replace_window, re-run of the window", ours_rerun),
-                   ("raw COPY", raw_copy), ("dlt (postgres destination)", dlt_load("postgres"))],
+                   ("raw binary COPY", raw_copy),
+                   ("dlt (postgres destination)", dlt_load("postgres"))],
     "duckdb": [("replace_window", ours), ("replace_window, re-run of the window", ours_rerun),
                ("raw INSERT ... SELECT * FROM arrow", raw_duckdb_insert),
                ("dlt (duckdb destination)", dlt_load("duckdb"))],
 }
 
 
-def _slow(chunks: list[pd.DataFrame], delay: float) -> Iterator[pd.DataFrame]:
+def _slow(chunks: list[pa.Table], delay: float) -> Iterator[pa.Table]:
     """The chunks as a source that takes `delay` seconds to fetch each (an HTTP API)."""
     for chunk in chunks:
         time.sleep(delay)
@@ -284,7 +298,7 @@ def contention(source: Source, delay: float) -> list[tuple[str, float, float]]:
     """SQLite has one writer. While a big window loads from a slow source, a small load of
     another extract starts: how long does it take? Staged (replace_window) versus writing
     straight into the table inside the transaction. Returns (method, big s, small s)."""
-    small = source.chunks[0].head(1_000)
+    small = source.chunks[0].slice(0, 1_000)
     small_window = Window(2, "date", source.window.date_from, source.window.date_to)
     out = []
     with tempfile.TemporaryDirectory(prefix="bench-contention-") as tmp:
@@ -307,10 +321,13 @@ def contention(source: Source, delay: float) -> list[tuple[str, float, float]]:
                                            isolation_level=None)
                     conn.execute("BEGIN IMMEDIATE")
                     conn.execute(f"DELETE FROM {TABLE} WHERE __extract_id = 1")
+                    fields = [f.name for f in FIELDS]
                     for chunk in chunks:
-                        batch = arrow.table(chunk, names, source.types(), source.system)
+                        batch = arrow.with_constants(arrow.conform(chunk, fields,
+                                                                   source.types()),
+                                                     source.system, source.types())
                         conn.executemany(f"INSERT INTO {TABLE} VALUES ({marks})",
-                                         arrow.sqlite_rows(batch))
+                                         sqlite_rows(batch))
                     conn.execute("COMMIT")
                     conn.close()
                 times["big"] = time.perf_counter() - started

@@ -1,17 +1,19 @@
-"""Row filters: which operators fit which field type, checking values, applying to frames."""
+"""Row filters: which operators fit which field type, checking values, applying to Arrow
+tables."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from core.connectors.base import FieldSpec, Filter
 from core.errors import Problem
 from core.vocabulary import LIST_VALUE, NO_VALUE, OPERATORS
+from core.warehouse import arrow
 
 
 def _scalar(type_: str, value: Any) -> Any:
@@ -96,50 +98,56 @@ def to_json(item: Filter) -> dict[str, Any]:
     return {"field": item.field, "operator": item.operator, "value": plain(item.value)}
 
 
-def apply(frame: pd.DataFrame, filters: Sequence[Filter], types: Mapping[str, str]
-          ) -> pd.DataFrame:
-    """Keep the rows of `frame` that pass every filter."""
-    if not filters or frame.empty:
-        return frame
-    mask = np.ones(len(frame), dtype=bool)
+def apply(table: pa.Table, filters: Sequence[Filter], types: Mapping[str, str]) -> pa.Table:
+    """Keep the rows of `table` that pass every filter (pyarrow.compute, column-wise).
+
+    Each filtered column is compared as its field's type: ISO text as dates, datetimes in
+    UTC (aware and naive values compare); a null passes only `is_null`.
+    """
+    if not filters or not table.num_rows:
+        return table
+    mask: Any = None
     for item in filters:
-        column = frame[item.field]
-        if types.get(item.field) == "date":
-            column = pd.to_datetime(column, errors="coerce")
-        elif types.get(item.field) == "datetime":
-            # As the warehouse stores them: UTC, naive; so aware and naive values compare.
-            column = pd.to_datetime(column, errors="coerce", utc=True).dt.tz_convert(None)
-        value = item.value
-        if isinstance(value, date) or (isinstance(value, list) and value
-                                       and isinstance(value[0], date)):
-            value = ([_stamp(v) for v in value] if isinstance(value, list) else _stamp(value))
-        mask &= _mask(column, item.operator, value).to_numpy(dtype=bool, na_value=False)
-    return frame[mask]
+        type_ = types.get(item.field, "string")
+        column = arrow.cast(table.column(item.field), type_)
+        passed = pc.fill_null(_mask(column, item.operator, _value(item.value, type_)), False)
+        mask = passed if mask is None else pc.and_(mask, passed)
+    return table.filter(mask)
 
 
-def _stamp(value: date) -> pd.Timestamp:
-    stamp = pd.Timestamp(value)
-    return stamp.tz_convert(None) if stamp.tzinfo is not None else stamp
+def _value(value: Any, type_: str) -> Any:
+    """A filter's value (or values) as Arrow scalars of the field's type."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return pa.array([_scalar_of(v, type_).as_py() for v in value], type=arrow.TYPES[type_])
+    return _scalar_of(value, type_)
 
 
-def _mask(column: pd.Series, operator: str, value: Any) -> pd.Series:
-    text = column.astype("string")
+def _scalar_of(value: Any, type_: str) -> pa.Scalar:
+    if type_ == "datetime" and isinstance(value, datetime) and value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)  # stored in UTC, without a zone
+    return pa.scalar(value, type=arrow.TYPES[type_])
+
+
+def _mask(column: Any, operator: str, value: Any) -> Any:
+    valid = pc.is_valid(column)
     masks: dict[str, Any] = {
-        "eq": lambda: column == value,
-        "ne": lambda: (column != value) & column.notna(),
-        "in": lambda: column.isin(value),
-        "not_in": lambda: ~column.isin(value) & column.notna(),
-        "is_null": lambda: column.isna(),
-        "is_not_null": lambda: column.notna(),
-        "gt": lambda: column > value,
-        "gte": lambda: column >= value,
-        "lt": lambda: column < value,
-        "lte": lambda: column <= value,
-        "between": lambda: (column >= value[0]) & (column <= value[1]),
-        "contains": lambda: text.str.contains(value, regex=False),
-        "not_contains": lambda: ~text.str.contains(value, regex=False),
-        "starts_with": lambda: text.str.startswith(value),
-        "ends_with": lambda: text.str.endswith(value),
+        "eq": lambda: pc.equal(column, value),
+        "ne": lambda: pc.not_equal(column, value),
+        "in": lambda: pc.is_in(column, value_set=value),
+        "not_in": lambda: pc.and_(pc.invert(pc.is_in(column, value_set=value)), valid),
+        "is_null": lambda: pc.is_null(column),
+        "is_not_null": lambda: valid,
+        "gt": lambda: pc.greater(column, value),
+        "gte": lambda: pc.greater_equal(column, value),
+        "lt": lambda: pc.less(column, value),
+        "lte": lambda: pc.less_equal(column, value),
+        "between": lambda: pc.and_(pc.greater_equal(column, value[0]),
+                                   pc.less_equal(column, value[1])),
+        "contains": lambda: pc.match_substring(column, value.as_py()),
+        "not_contains": lambda: pc.invert(pc.match_substring(column, value.as_py())),
+        "starts_with": lambda: pc.starts_with(column, value.as_py()),
+        "ends_with": lambda: pc.ends_with(column, value.as_py()),
     }
-    result: pd.Series = masks[operator]()
-    return result
+    return masks[operator]()

@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,7 @@ from core.connectors import registry
 from core.connectors.base import (
     AccountSpec,
     FetchRequest,
+    FetchResult,
     FieldSpec,
     Filter,
     SourceError,
@@ -32,7 +34,7 @@ from core.models import Run
 from core.services.catalog import connection_info
 from core.services.common import field_specs, load, refresh_status, run_out, template_spec
 from core.vocabulary import LogLevel, RunStatus
-from core.warehouse import Window
+from core.warehouse import Window, arrow
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +124,10 @@ def _claim(db: Database, run_id: int, worker_id: str, now: datetime) -> _Plan:
         )
 
 
-def _shaped(plan: _Plan, chunks: Iterator[pd.DataFrame], filters_applied: bool,
-            notes: list[str]) -> Iterator[pd.DataFrame]:
-    """Chunks cut to the selected fields, filtered, and kept inside the run's window."""
+def _shaped(plan: _Plan, result: FetchResult, notes: list[str]) -> Iterator[pa.Table]:
+    """Chunks cut to the selected fields, cast to their types, filtered, and kept inside
+    the run's window, all with pyarrow.compute (the window is checked only where the source
+    could not push it down)."""
     names = [f.name for f in plan.fields]
     types = {f.name: f.type for f in plan.request.template.fields}
     typed_filters = []
@@ -134,22 +137,29 @@ def _shaped(plan: _Plan, chunks: Iterator[pd.DataFrame], filters_applied: bool,
                                 {f.name: f for f in plan.request.template.fields}, "filters")
         if item is not None:
             typed_filters.append(item)
-    date_field = plan.window.date_field
+    window = plan.window
+    date_field = window.date_field
+    check_window = (not result.window_applied and date_field is not None
+                    and window.date_from is not None and window.date_to is not None)
+    wanted = list(dict.fromkeys([*names, *plan.request.fields,
+                                 *([date_field] if check_window and date_field else [])]))
     dropped = 0
-    for frame in chunks:
-        missing = [n for n in plan.request.fields if n not in frame.columns]
+    for chunk in result.chunks:
+        missing = [n for n in plan.request.fields if n not in chunk.schema.names]
         if missing:
             raise SourceError(f"the source returned no column for field(s) {', '.join(missing)}")
-        if not filters_applied:
-            frame = filters.apply(frame, typed_filters, types)
-        window = plan.window
-        if date_field is not None and window.date_from and window.date_to and len(frame):
-            days = pd.to_datetime(frame[date_field], errors="coerce")
-            inside = (days >= pd.Timestamp(window.date_from)) & (
-                days <= pd.Timestamp(window.date_to))
-            dropped += int((~inside).sum())
-            frame = frame[inside.to_numpy()]
-        yield frame[names]
+        table = arrow.conform(chunk, [n for n in wanted if n in chunk.schema.names], types)
+        if not result.filters_applied:
+            table = filters.apply(table, typed_filters, types)
+        if check_window and date_field in table.column_names and table.num_rows:
+            days = table.column(date_field)
+            inside = pc.fill_null(pc.and_(
+                pc.greater_equal(days, pa.scalar(window.date_from, pa.date32())),
+                pc.less_equal(days, pa.scalar(window.date_to, pa.date32()))), False)
+            kept = table.filter(inside)
+            dropped += table.num_rows - kept.num_rows
+            table = kept
+        yield table.select(names)
     if dropped:
         notes.append(f"dropped {dropped} row(s) the source returned outside the window")
 
@@ -209,9 +219,9 @@ def execute_run(*, db: Database, run_id: int, worker_id: str = "inline",
             db.warehouse.ensure_table(plan.table_name, plan.fields, plan.window.date_field,
                                       plan.table_title)
         result = registry.get(plan.datasource).fetch(plan.request)
-        chunks = _shaped(plan, result.chunks, result.filters_applied, notes)
+        chunks = _shaped(plan, result, notes)
 
-        def guarded() -> Iterator[pd.DataFrame]:
+        def guarded() -> Iterator[pa.Table]:
             yield from chunks
             cancel_check_final()
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol, TypeAlias
 
-import pandas as pd
+import pyarrow as pa
 
 from core.errors import Problem
 
@@ -96,12 +96,18 @@ class FetchRequest:
     today: date
 
 
+Chunk: TypeAlias = pa.RecordBatch | pa.Table
+
+
 @dataclass
 class FetchResult:
-    """What `fetch` returns: the chunks, and which filters the source already applied."""
+    """What `fetch` returns: the chunks (Arrow record batches or tables, a column per
+    requested field, of any Arrow type that casts to the field's), and whether the source
+    already applied the filters and kept to the window."""
 
-    chunks: Iterator[pd.DataFrame]
+    chunks: Iterator[Chunk]
     filters_applied: bool = False
+    window_applied: bool = False
 
 
 class Connector(Protocol):
@@ -124,7 +130,7 @@ class Connector(Protocol):
         ...
 
     def fetch(self, request: FetchRequest) -> FetchResult:
-        """Rows for the request, in chunks of DataFrames with one column per requested field."""
+        """Rows for the request, in Arrow chunks with one column per requested field."""
         ...
 
 

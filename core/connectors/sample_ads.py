@@ -16,6 +16,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from core.connectors.base import (
     AccountSpec,
@@ -167,9 +169,10 @@ class SampleAds:
         return list(TEMPLATES)
 
     def fetch(self, request: FetchRequest) -> FetchResult:
-        return FetchResult(chunks=self._chunks(request))
+        # Rows are made for the window's days only.
+        return FetchResult(chunks=self._chunks(request), window_applied=True)
 
-    def _chunks(self, request: FetchRequest) -> Iterator[pd.DataFrame]:
+    def _chunks(self, request: FetchRequest) -> Iterator[pa.Table]:
         rows_per_day = int(request.connection.config.get("rows_per_day", 20))
         failure_rate = float(request.connection.config.get("failure_rate", 0.0))
         account = request.account.external_id
@@ -177,7 +180,7 @@ class SampleAds:
             for start in range(0, rows_per_day, CHUNK_ROWS):
                 _maybe_fail(failure_rate)
                 frame = _lifetime(account, start, min(start + CHUNK_ROWS, rows_per_day))
-                yield frame[list(request.fields)]
+                yield frame.select(list(request.fields))
             return
         assert request.date_from is not None and request.date_to is not None
         factor = ATTRIBUTION[request.options.get("attribution_window", "7d_click")]
@@ -188,7 +191,7 @@ class SampleAds:
                 stop = min(start + CHUNK_ROWS, rows_per_day)
                 frame = _daily(request.template.name, account, day, start, stop, factor,
                                late=(request.today - day).days < LATE_DAYS)
-                yield frame[list(request.fields)]
+                yield frame.select(list(request.fields))
             day += timedelta(days=1)
 
 
@@ -197,23 +200,24 @@ def _maybe_fail(rate: float) -> None:
         raise TransientError("Sample Ads API timed out (simulated by failure_rate)")
 
 
-def _lifetime(account: str, start: int, stop: int) -> pd.DataFrame:
+def _lifetime(account: str, start: int, stop: int) -> pa.Table:
     campaigns = _campaigns(account, start, stop)
     n = len(campaigns)
     offsets = (np.arange(start, stop) * 37) % 900
-    return pd.DataFrame({
-        "campaign_id": campaigns["campaign_id"],
-        "campaign_name": campaigns["campaign_name"],
-        "channel": campaigns["channel"],
+    first = np.datetime64(date(2024, 1, 1), "D")
+    return pa.table({
+        "campaign_id": campaigns["campaign_id"].to_numpy(),
+        "campaign_name": campaigns["campaign_name"].to_numpy(),
+        "channel": campaigns["channel"].to_numpy(),
         "is_active": (np.arange(start, stop) % 5) != 0,
-        "start_date": [date(2024, 1, 1) + timedelta(days=int(o)) for o in offsets],
+        "start_date": pa.array(first + offsets.astype("timedelta64[D]"), pa.date32()),
         "daily_budget": np.round(campaigns["reach"].to_numpy() * campaigns["cpc"].to_numpy()
                                  * campaigns["ctr"].to_numpy() * 1.5, 2)[:n],
     })
 
 
 def _daily(template: str, account: str, day: date, start: int, stop: int, factor: float,
-           late: bool) -> pd.DataFrame:
+           late: bool) -> pa.Table:
     campaigns = _campaigns(account, start, stop)
     n = len(campaigns)
     rng = np.random.default_rng(_seed(account, template, day.toordinal(), start))
@@ -227,20 +231,23 @@ def _daily(template: str, account: str, day: date, start: int, stop: int, factor
     spend = np.round(clicks * campaigns["cpc"].to_numpy(), 2)
     conversions = rng.binomial(clicks, np.minimum(campaigns["cvr"].to_numpy() * factor, 1.0))
     revenue = np.round(conversions * rng.uniform(20, 120, n), 2)
-    frame = pd.DataFrame({
-        "date": np.full(n, day, dtype=object),
-        "campaign_id": campaigns["campaign_id"].to_numpy(),
-        "campaign_name": campaigns["campaign_name"].to_numpy(),
-        "channel": campaigns["channel"].to_numpy(),
+    ids = pa.array(campaigns["campaign_id"].to_numpy(), pa.string())
+    names = pa.array(campaigns["campaign_name"].to_numpy(), pa.string())
+    columns: dict[str, Any] = {
+        "date": pa.array(np.full(n, np.datetime64(day, "D")), pa.date32()),
+        "campaign_id": ids,
+        "campaign_name": names,
+        "channel": pa.array(campaigns["channel"].to_numpy(), pa.string()),
         "impressions": impressions,
         "clicks": clicks,
         "spend": spend,
         "conversions": conversions.astype(np.int64),
         "revenue": revenue,
-    })
+    }
     if template == "ad_group_performance":
-        frame["ad_group_id"] = frame["campaign_id"] + "-ag1"
-        frame["ad_group_name"] = frame["campaign_name"] + " / Ad group 1"
+        columns["ad_group_id"] = pc.binary_join_element_wise(ids, "-ag1", "")
+        columns["ad_group_name"] = pc.binary_join_element_wise(names, " / Ad group 1", "")
     elif template == "geo_performance":
-        frame["country"] = COUNTRIES[np.arange(start, stop) % len(COUNTRIES)]
-    return frame
+        columns["country"] = pa.array(COUNTRIES[np.arange(start, stop) % len(COUNTRIES)],
+                                      pa.string())
+    return pa.table(columns)

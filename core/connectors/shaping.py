@@ -1,4 +1,5 @@
-"""Helpers the table-like connectors share: field types from values, the derived date field.
+"""Helpers the table-like connectors share: field types from values, the derived date field,
+DataFrames as Arrow chunks.
 
 A template's date field must hold dates: the runner and the warehouse compare it with the
 window's days. When the only time column of a source is a timestamp, the template gets a
@@ -8,12 +9,10 @@ derived field `<column>__date` (the timestamp's day), and the timestamp stays a 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
-
-import pandas as pd
 
 from core import filters
 from core.connectors.base import FIELD_TYPES, FetchRequest, FieldSpec, FieldType, Filter
@@ -129,12 +128,3 @@ def typed_filters(request: FetchRequest) -> list[Filter]:
         if item is not None:
             out.append(item)
     return out
-
-
-def coerce_numbers(frame: pd.DataFrame, fields: Sequence[FieldSpec]) -> pd.DataFrame:
-    """Decimals (NUMERIC columns) as floats, so any warehouse driver takes them."""
-    for spec in fields:
-        if spec.type == "number" and spec.name in frame.columns \
-                and frame[spec.name].dtype == object:
-            frame[spec.name] = pd.to_numeric(frame[spec.name], errors="coerce")
-    return frame

@@ -164,7 +164,7 @@ def _write(database: Database, export: Export, table_name: str, columns: dict[st
                 writer = pq.ParquetWriter(out, schema)
                 for frame in chunks.read_chunks(engine, table_name, names, equal,
                                                 CHUNK_ROWS):
-                    writer.write_table(arrow.table(frame, names, columns, {}))
+                    writer.write_table(arrow.from_frame(frame, names, columns))
                     export = replace(export, rows_done=export.rows_done + len(frame))
                     _save(database, export)
                 writer.close()

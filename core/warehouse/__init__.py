@@ -3,9 +3,10 @@
 Here: the Warehouse (table DDL and evolution, reading rows back) and the names of fields'
 types and system columns. The load path is in two modules:
 
-    loading.py  replacing a window per database: SQLite stage and swap, PostgreSQL COPY,
-                DuckDB INSERT from a stream of Arrow batches, anything else via SQLAlchemy
-    arrow.py    chunks converted column by column to Arrow, and to SQLite rows or CSV
+    loading.py  replacing a window per database: SQLite an ADBC stage file and a swap,
+                PostgreSQL binary COPY, DuckDB INSERT from a stream of Arrow batches,
+                anything else via SQLAlchemy
+    arrow.py    chunks' columns cast to their fields' Arrow types (pyarrow.compute)
 """
 
 from __future__ import annotations
@@ -201,7 +202,7 @@ class Warehouse:
         table_name: str,
         window: Window,
         fields: Sequence[FieldSpec],
-        chunks: Iterable[pd.DataFrame],
+        chunks: Iterable[arrow.Chunk | pd.DataFrame],
         system_values: dict[str, Any],
         before_chunk: Callable[[], None] | None = None,
         commit_guard: loading.CommitGuard | None = None,
@@ -212,26 +213,28 @@ class Warehouse:
         any error (or `before_chunk` raising, e.g. on cancel) leaves the table exactly as it
         was. `commit_guard` decides the commit (see `loading`): a run commits its load only
         while it still holds its claim, in one metadata transaction with its outcome.
-        Each chunk is converted column-wise to Arrow, then written with the fastest
-        method of the database: SQLite `executemany` into a TEMP stage, then one swap;
-        PostgreSQL `COPY`; DuckDB `INSERT ... SELECT` from the registered Arrow table.
+        Chunks are Arrow record batches or tables (a DataFrame is converted at this edge);
+        each column is cast to its field's type, then written with the fastest Arrow path
+        of the database: SQLite a stage file bound by ADBC, then one swap; PostgreSQL a
+        binary `COPY`; DuckDB `INSERT ... SELECT` from a stream of Arrow batches.
         Returns the number of rows loaded.
         """
-        names = [*system_values, *(f.name for f in fields)]
+        data_names = [f.name for f in fields]
         types = {**{c.name: c.type for c in SYSTEM_COLUMNS}, **{f.name: f.type for f in fields}}
+        tables = arrow.released(
+            arrow.from_frame(chunk, data_names, types) if isinstance(chunk, pd.DataFrame)
+            else arrow.conform(chunk, data_names, types) for chunk in chunks)
         dialect = self.engine.dialect.name
         if dialect == "sqlite":
             # The system values are the same on every row: the swap writes them as
-            # parameters, so only the fields are bound row by row.
-            data_names = [f.name for f in fields]
-            [constants] = arrow.sqlite_rows(arrow.table(
-                pd.DataFrame(index=[0]), list(system_values), types, system_values))
-            return loading.replace_sqlite(
-                self.engine, table_name, window, data_names,
-                dict(zip(system_values, constants, strict=True)),
-                (arrow.table(frame, data_names, types, {}) for frame in chunks), before_chunk,
-                commit_guard)
-        batches = (arrow.table(frame, names, types, system_values) for frame in chunks)
+            # parameters, so only the fields are staged.
+            one_row = pa.Table.from_arrays([pa.array([0])], names=["_"])
+            [constants] = arrow.for_sqlite(arrow.with_constants(
+                one_row, system_values, types)).drop_columns(["_"]).to_pylist()
+            return loading.replace_sqlite(self.engine, table_name, window, data_names,
+                                          constants, tables, before_chunk, commit_guard)
+        names = [*system_values, *data_names]
+        batches = (arrow.with_constants(table, system_values, types) for table in tables)
         if dialect == "postgresql" and self.engine.dialect.driver == "psycopg":
             return loading.replace_postgres(self.engine, table_name, window, names, batches,
                                             before_chunk, commit_guard)

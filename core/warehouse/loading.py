@@ -12,9 +12,15 @@ this worker's, or raises without calling it: then the load is rolled back.
 
 from __future__ import annotations
 
+import sqlite3
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import adbc_driver_sqlite.dbapi as adbc_sqlite
+import pgpq
 import pyarrow as pa
 from sqlalchemy import Engine, Table
 
@@ -53,47 +59,69 @@ def replace_sqlite(engine: Engine, table_name: str, window: Window, names: list[
                    constants: dict[str, Any], batches: Iterable[pa.Table],
                    before_chunk: Callable[[], None] | None,
                    commit_guard: CommitGuard | None = None) -> int:
-    """SQLite: `executemany` into a TEMP stage, then one swap; `constants` are written as
-    parameters of the swap, so only `names` are bound row by row."""
+    """SQLite: the chunks bound by ADBC into a stage file of the load's own, then one swap;
+    `constants` are written as parameters of the swap, so only `names` are staged."""
     quote = engine.dialect.identifier_preparer.quote
-    stage = quote(f"stage_{table_name}")
-    stage_columns = ", ".join(quote(n) for n in names)
     column_list = ", ".join(quote(n) for n in [*constants, *names])
-    marks = ", ".join("?" for _ in names)
     where, params = delete_clause(engine, window, "?", iso_dates=True)
     total = 0
-    with engine.connect() as conn:
-        raw: Any = conn.connection.driver_connection
-        cursor = raw.cursor()
-        # SQLite has one writer. The chunks are staged in a TEMP table, which lives in
-        # the connection's own file: staging takes no lock on the warehouse, so other
-        # runs go on loading while this one fetches (a fetch may take minutes). Only the
-        # swap below holds the write lock. It costs no throughput: copying the stage in
-        # C is about as fast as binding the rows straight into the indexed table.
-        cursor.execute(f"DROP TABLE IF EXISTS temp.{stage}")
-        cursor.execute(f"CREATE TEMP TABLE {stage} AS SELECT {stage_columns} "
-                       f"FROM main.{quote(table_name)} WHERE 0")
-        insert = f"INSERT INTO temp.{stage} VALUES ({marks})"
-        try:
+    # SQLite has one writer. The chunks are staged in a file of this load's own, so staging
+    # takes no lock on the warehouse: other runs go on loading while this one fetches (a
+    # fetch may take minutes). Only the swap below holds the write lock, and it copies the
+    # stage in C. ADBC binds the Arrow columns in C (no Python value per cell); its SQLite
+    # is a second copy of the library, so it never opens the warehouse file itself (two
+    # copies in one process would drop each other's POSIX locks): it writes the stage,
+    # closes it, and only then does the warehouse's own connection attach it.
+    with tempfile.TemporaryDirectory(prefix="extracts-stage-") as folder:
+        stage_path = Path(folder) / "stage.db"
+        total = _stage_sqlite(stage_path, names, batches, before_chunk)
+        if before_chunk is not None:
+            before_chunk()
+        with engine.connect() as conn:
+            raw: Any = conn.connection.driver_connection
+            cursor = raw.cursor()
+            cursor.execute("ATTACH DATABASE ? AS stage", (str(stage_path),))
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                cursor.execute(f"DELETE FROM main.{quote(table_name)} WHERE {where}", params)
+                if total:
+                    values = ", ".join(["?"] * len(constants) + [quote(n) for n in names])
+                    cursor.execute(f"INSERT INTO main.{quote(table_name)} ({column_list}) "
+                                   f"SELECT {values} FROM stage.rows", tuple(constants.values()))
+                _commit(commit_guard, total, lambda: cursor.execute("COMMIT"))
+            finally:
+                if raw.in_transaction:
+                    cursor.execute("ROLLBACK")
+                cursor.execute("DETACH DATABASE stage")
+    return total
+
+
+def _stage_sqlite(path: Path, names: list[str], batches: Iterable[pa.Table],
+                  before_chunk: Callable[[], None] | None) -> int:
+    """Write the chunks into the table `rows` of a new SQLite file; return the rows."""
+    total = 0
+    try:
+        with adbc_sqlite.connect(str(path), autocommit=True) as stage, \
+                stage.cursor() as cursor:
+            # A scratch file: no journal, no syncing; it is deleted after the swap.
+            cursor.execute("PRAGMA journal_mode=OFF")
+            cursor.execute("PRAGMA synchronous=OFF")
             cursor.execute("BEGIN")
             for batch in batches:
                 if before_chunk is not None:
                     before_chunk()
-                cursor.executemany(insert, arrow.sqlite_rows(batch))
+                if batch.num_rows:
+                    cursor.adbc_ingest("rows", arrow.for_sqlite(batch.select(names)),
+                                       mode="append" if total else "create")
                 total += batch.num_rows
-            if before_chunk is not None:
-                before_chunk()
             cursor.execute("COMMIT")
-            cursor.execute("BEGIN IMMEDIATE")
-            cursor.execute(f"DELETE FROM main.{quote(table_name)} WHERE {where}", params)
-            values = ", ".join(["?"] * len(constants) + [quote(n) for n in names])
-            cursor.execute(f"INSERT INTO main.{quote(table_name)} ({column_list}) "
-                           f"SELECT {values} FROM temp.{stage}", tuple(constants.values()))
-            _commit(commit_guard, total, lambda: cursor.execute("COMMIT"))
-        finally:
-            if raw.in_transaction:
-                cursor.execute("ROLLBACK")
-            cursor.execute(f"DROP TABLE IF EXISTS temp.{stage}")
+    except adbc_sqlite.Error as exc:
+        # SQLite's own words, as sqlite3 says them, so a full disk is named as one.
+        for words in ("database or disk is full", "disk i/o error"):
+            if words in str(exc).lower():
+                raise sqlite3.OperationalError(
+                    f"{words} (the load's stage in {path.parent})") from exc
+        raise
     return total
 
 
@@ -101,25 +129,35 @@ def replace_postgres(engine: Engine, table_name: str, window: Window, names: lis
                      batches: Iterable[pa.Table],
                      before_chunk: Callable[[], None] | None,
                      commit_guard: CommitGuard | None = None) -> int:
-    """PostgreSQL (psycopg): DELETE, then `COPY` each chunk as CSV."""
+    """PostgreSQL (psycopg): DELETE, then ONE binary `COPY` of every chunk, encoded from
+    Arrow in Rust (pgpq) as each chunk arrives, in the same transaction."""
     quote = engine.dialect.identifier_preparer.quote
     column_list = ", ".join(quote(n) for n in names)
     where, params = delete_clause(engine, window, "%s", iso_dates=False)
-    copy_sql = f"COPY {quote(table_name)} ({column_list}) FROM STDIN (FORMAT csv)"
+    copy_sql = f"COPY {quote(table_name)} ({column_list}) FROM STDIN (FORMAT binary)"
     total = 0
     # MVCC: the transaction locks only the rows it deletes, so other extracts' loads
     # into the same table go on while this one fetches.
     with engine.connect() as conn, conn.begin() as transaction:
         raw: Any = conn.connection.driver_connection
-        with raw.cursor() as cursor:
+        with raw.cursor() as cursor, ExitStack() as stack:
             cursor.execute(f"DELETE FROM {quote(table_name)} WHERE {where}", params)
+            encoder = None
             for batch in batches:
                 if before_chunk is not None:
                     before_chunk()
-                if batch.num_rows:
-                    with cursor.copy(copy_sql) as copy:
-                        copy.write(arrow.csv_bytes(batch))
+                if not batch.num_rows:
+                    continue
+                if encoder is None:  # an error inside the COPY aborts it, and the load
+                    encoder = pgpq.ArrowToPostgresBinaryEncoder(batch.schema)
+                    copy = stack.enter_context(cursor.copy(copy_sql))
+                    copy.write(encoder.write_header())
+                for part in batch.to_batches():
+                    copy.write(encoder.write_batch(part))
                 total += batch.num_rows
+            if encoder is not None:
+                copy.write(encoder.finish())
+                stack.close()
             if before_chunk is not None:
                 before_chunk()
         _commit(commit_guard, total, transaction.commit)
@@ -162,6 +200,7 @@ def replace_duckdb(engine: Engine, table_name: str, window: Window, schema: pa.S
     reader = pa.RecordBatchReader.from_batches(schema, stream())
     with engine.connect() as conn:
         raw: Any = conn.connection.driver_connection
+        raw.execute("SET enable_progress_bar = false")  # it would draw on the worker's stdout
         raw.register(view, reader)
         try:
             # MVCC with optimistic writes: appends of other extracts do not conflict.

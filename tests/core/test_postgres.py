@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from sqlalchemy import func, select, text, update
 
@@ -59,7 +60,7 @@ def table_of(db: Database, extract_id: int) -> str:
 
 
 def patch_source(monkeypatch: pytest.MonkeyPatch,
-                 change: Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]) -> None:
+                 change: Callable[[Iterator[pa.Table]], Iterator[pa.Table]]) -> None:
     source = registry.get("sample_ads")
     real_fetch = source.fetch
 
@@ -106,8 +107,10 @@ def test_a_failure_after_the_first_chunk_leaves_the_window_as_it_was(
     table = table_of(pg_db, extract.id)
     before = table_rows(pg_db, table)
 
-    def break_after_first(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        yield next(chunks).assign(clicks=-1)
+    def break_after_first(chunks: Iterator[pa.Table]) -> Iterator[pa.Table]:
+        first = next(chunks)
+        where = first.schema.get_field_index("clicks")
+        yield first.set_column(where, "clicks", pa.array([-1] * first.num_rows, pa.int64()))
         raise RuntimeError("source broke mid-window")
 
     patch_source(monkeypatch, break_after_first)

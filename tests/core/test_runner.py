@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from core import runner, schemas, service
@@ -78,8 +79,8 @@ def rows(db: Database, extract: schemas.ExtractOut, extract_id: int | None = Non
 
 
 def patch_source(monkeypatch: pytest.MonkeyPatch,
-                 change: Callable[[FetchRequest, Iterator[pd.DataFrame]],
-                                  Iterator[pd.DataFrame]]) -> None:
+                 change: Callable[[FetchRequest, Iterator[pa.Table]],
+                                  Iterator[pa.Table]]) -> None:
     """Make Sample Ads pass its chunks through `change` (to inject failures, stray rows...)."""
     source = registry.get("sample_ads")
     real_fetch = source.fetch
@@ -173,10 +174,10 @@ def test_a_failure_after_the_first_chunk_leaves_the_table_as_it_was(
     run_now(db, first.id)
     run_now(db, second.id)
     before = rows(db, first)
-    pulled: list[pd.DataFrame] = []
+    pulled: list[pa.Table] = []
 
-    def fail_after_first(request: FetchRequest, chunks: Iterator[pd.DataFrame]
-                         ) -> Iterator[pd.DataFrame]:
+    def fail_after_first(request: FetchRequest, chunks: Iterator[pa.Table]
+                         ) -> Iterator[pa.Table]:
         pulled.append(next(chunks))
         yield pulled[-1]
         raise error
@@ -203,10 +204,10 @@ def test_a_failure_after_the_first_chunk_leaves_the_table_as_it_was(
     assert (extract.status, extract.error_text) == ("active", None)
 
 
-def _cancel_after_first(db: Database, run_ids: list[int], pulled: list[pd.DataFrame]
-                        ) -> Callable[[FetchRequest, Iterator[pd.DataFrame]],
-                                      Iterator[pd.DataFrame]]:
-    def change(request: FetchRequest, chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+def _cancel_after_first(db: Database, run_ids: list[int], pulled: list[pa.Table]
+                        ) -> Callable[[FetchRequest, Iterator[pa.Table]],
+                                      Iterator[pa.Table]]:
+    def change(request: FetchRequest, chunks: Iterator[pa.Table]) -> Iterator[pa.Table]:
         for number, chunk in enumerate(chunks):
             if number == 1:  # a person presses Cancel while the second chunk is fetched
                 with db.session() as s:
@@ -223,7 +224,7 @@ def test_a_cancel_during_fetch_ends_the_run_cancelled_and_keeps_the_window(
     loaded = run_now(db, first.id)
     before = rows(db, first)
     run_ids: list[int] = []
-    pulled: list[pd.DataFrame] = []
+    pulled: list[pa.Table] = []
     patch_source(monkeypatch, _cancel_after_first(db, run_ids, pulled))
     monkeypatch.setattr(runner, "HEARTBEAT_SECONDS", heartbeat)
 
@@ -377,13 +378,16 @@ def test_filters_the_source_did_not_apply_are_applied_to_the_rows(db: Database) 
 
 def test_rows_outside_the_window_are_dropped_with_a_warning(
         db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    def with_strays(request: FetchRequest, chunks: Iterator[pd.DataFrame]
-                    ) -> Iterator[pd.DataFrame]:
+    def on(chunk: pa.Table, day: date) -> pa.Table:
+        where = chunk.schema.get_field_index("date")
+        return chunk.set_column(where, "date", pa.array([day] * chunk.num_rows, pa.date32()))
+
+    def with_strays(request: FetchRequest, chunks: Iterator[pa.Table]) -> Iterator[pa.Table]:
         for chunk in chunks:
             yield chunk
         assert request.date_from is not None and request.date_to is not None
-        yield chunk.assign(date=request.date_from - timedelta(days=1))
-        yield chunk.assign(date=request.date_to + timedelta(days=1))
+        yield on(chunk, request.date_from - timedelta(days=1))
+        yield on(chunk, request.date_to + timedelta(days=1))
 
     first, _ = two_extracts(db)
     patch_source(monkeypatch, with_strays)

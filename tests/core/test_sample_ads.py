@@ -6,6 +6,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from core.connectors import registry, sample_ads
@@ -37,7 +38,10 @@ def request(*, template: str = "campaign_performance", fields: list[str] | None 
 def fetch(req: FetchRequest) -> pd.DataFrame:
     result = SOURCE.fetch(req)
     assert result.filters_applied is False  # Sample Ads leaves filtering to the runner
-    return pd.concat(list(result.chunks), ignore_index=True)
+    assert result.window_applied is True  # it makes rows for the window's days only
+    chunks = list(result.chunks)
+    assert all(isinstance(c, pa.Table) for c in chunks)
+    return pa.concat_tables(chunks).to_pandas()
 
 
 def test_the_demo_source_is_registered_with_three_accounts_and_four_templates() -> None:
@@ -117,7 +121,7 @@ def test_rows_per_day_sets_the_volume_in_chunks(monkeypatch: pytest.MonkeyPatch)
                                        date_to=date(2026, 11, 3))).chunks)
 
     assert [len(c) for c in chunks] == [10, 10, 5] * 3
-    rows = pd.concat(chunks)
+    rows = pa.concat_tables(chunks).to_pandas()
     assert len(rows) == 75
     assert rows.groupby("date")["campaign_id"].nunique().tolist() == [25, 25, 25]
     lifetime = fetch(request(template="campaigns", date_from=None, date_to=None,

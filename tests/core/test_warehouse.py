@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import shutil
+import subprocess
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from core import errors
 from core.connectors.base import FieldSpec
 from core.db import make_engine
 from core.warehouse import Warehouse, Window, table_name_for
+from tests import needs
 
 TABLE = "campaign_stats"
 FIELDS = [FieldSpec("date", "date", "dimension"), FieldSpec("campaign_id", "string", "dimension"),
@@ -38,7 +41,7 @@ def system(extract_id: int, run_id: int, account: str = "sa-1") -> dict[str, Any
             "__run_id": run_id}
 
 
-def load(warehouse: Warehouse, extract_id: int, run_id: int, chunks: list[pd.DataFrame],
+def load(warehouse: Warehouse, extract_id: int, run_id: int, chunks: Iterable[pd.DataFrame],
          window: tuple[str, str] | None = ("2026-11-01", "2026-11-07"),
          fields: list[FieldSpec] = FIELDS, **kwargs: Any) -> int:
     date_field = "date" if window else None
@@ -192,6 +195,41 @@ def test_values_of_every_type_are_stored_and_read_back(warehouse: Warehouse) -> 
     assert rows["is_active"].tolist() == [None, True]
 
 
+def test_a_load_still_fetching_holds_no_lock_and_leaves_no_stage_file(
+        warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+    import tempfile
+
+    stages = tmp_path / "stages"
+    stages.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(stages))
+    load(warehouse, 2, 1, [frame(["2026-11-02"], campaign="other")])
+    seen: list[list[str]] = []
+
+    def chunks() -> Iterator[pd.DataFrame]:
+        yield frame(["2026-11-01"])
+        # Mid-load: the rows so far sit in a stage file of the load's own, and another
+        # writer gets the warehouse's write lock at once (no waiting: timeout 0).
+        seen.append(sorted(p.name for p in stages.rglob("*") if p.is_file()))
+        other = sqlite3.connect(warehouse.engine.url.database or "", timeout=0,
+                                isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        other.execute(f"UPDATE {TABLE} SET clicks = 9 WHERE __extract_id = 2")
+        other.execute("COMMIT")
+        other.close()
+        yield frame(["2026-11-03"])
+
+    assert load(warehouse, 1, 3, chunks()) == 2
+
+    assert seen == [["stage.db"]]
+    assert list(stages.rglob("*")) == []  # the stage is gone after the swap
+    assert keys(warehouse) == [(1, 3, "2026-11-01", "c1"), (1, 3, "2026-11-03", "c1"),
+                               (2, 1, "2026-11-02", "other")]
+    with warehouse.engine.connect() as conn:
+        assert conn.exec_driver_sql(
+            f"SELECT clicks FROM {TABLE} WHERE __extract_id = 2").scalar_one() == 9
+
+
 # -- reading ---------------------------------------------------------------------------------
 
 
@@ -216,3 +254,45 @@ def test_counts_earliest_date_and_delete_rows(warehouse: Warehouse) -> None:
 ])
 def test_table_names_are_safe_and_derived_from_the_title(title: str, name: str) -> None:
     assert table_name_for(title) == name
+
+
+@pytest.fixture
+def small_volume(tmp_path: Path) -> Iterator[Path]:
+    """A 20 MB tmpfs mounted for the test."""
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", str(volume)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        needs.missing(f"cannot mount a tmpfs: {mounted.stderr.strip()}",
+                      remedy="run the tests as root, or in a container allowed to mount")
+    try:
+        yield volume
+    finally:
+        subprocess.run(["umount", "-l", str(volume)], check=True)
+
+
+def test_a_full_temp_folder_fails_the_load_in_sqlites_words_and_keeps_the_table(
+        warehouse: Warehouse, small_volume: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import sqlite3
+    import tempfile
+
+    from core.db import disk_full
+
+    load(warehouse, 1, 1, [frame(["2026-11-02"])])
+    before = everything(warehouse)
+    monkeypatch.setattr(tempfile, "tempdir", str(small_volume))
+    with (small_volume / "filler").open("wb") as handle:  # all but 1 MB of it taken
+        os.posix_fallocate(handle.fileno(), 0,
+                           shutil.disk_usage(small_volume).free - (1 << 20))
+    many = pd.DataFrame({"date": date(2026, 11, 3), "campaign_id": [f"c{i}" for i in range(
+        100_000)], "clicks": 1, "spend": 1.5})
+
+    with pytest.raises(sqlite3.OperationalError) as raised:
+        load(warehouse, 1, 2, [many, many])
+
+    assert str(raised.value).startswith("database or disk is full")
+    assert disk_full(raised.value) == str(raised.value)
+    assert everything(warehouse) == before
+    assert [p.name for p in small_volume.iterdir()] == ["filler"]  # no stage left behind

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from sqlalchemy import text
 
@@ -245,15 +246,45 @@ def test_columns_are_converted_whole_keeping_local_dates_far_dates_and_decimals(
 
     evening_in_new_york = pd.Series(pd.to_datetime(["2026-11-01 23:30"])
                                     .tz_localize("America/New_York"))
-    assert arrow.column(evening_in_new_york, "date").to_pylist() == [date(2026, 11, 1)]
-    assert arrow.column(evening_in_new_york, "datetime").to_pylist() == [
+    assert arrow.from_series(evening_in_new_york, "date").to_pylist() == [date(2026, 11, 1)]
+    assert arrow.from_series(evening_in_new_york, "datetime").to_pylist() == [
         datetime(2026, 11, 2, 4, 30)]  # datetimes are stored in UTC
-    assert arrow.column(pd.Series(["2999-01-01", None, "not a date"]), "date").to_pylist() == [
+    assert arrow.from_series(pd.Series(["2999-01-01", None, "not a date"]), "date"
+                             ).to_pylist() == [date(2999, 1, 1), None, None]
+    assert arrow.from_series(pd.Series([Decimal("1.5"), None], dtype=object), "number"
+                             ).to_pylist() == [1.5, None]
+    assert arrow.from_series(pd.Series([True, False]), "integer").to_pylist() == [1, 0]
+    assert arrow.from_series(pd.Series(["7", "x", None]), "integer").to_pylist() == [
+        7, None, None]
+
+
+def test_arrow_columns_are_cast_to_their_fields_types_as_a_source_gives_them() -> None:
+    from decimal import Decimal
+
+    from core.warehouse import arrow
+
+    def cast(values: pa.Array, type_: str) -> list[Any]:
+        return arrow.cast(values, type_).to_pylist()
+
+    evening_in_new_york = pa.array([datetime(2026, 11, 2, 4, 30)],
+                                   pa.timestamp("us", tz="UTC")).cast(
+        pa.timestamp("us", tz="America/New_York"))
+    assert cast(evening_in_new_york, "date") == [date(2026, 11, 1)]  # where it happened
+    assert cast(evening_in_new_york, "datetime") == [datetime(2026, 11, 2, 4, 30)]  # UTC
+    assert arrow.cast(evening_in_new_york, "datetime").type == pa.timestamp("us")
+    assert cast(pa.array(["2999-01-01", None, "not a date"]), "date") == [
         date(2999, 1, 1), None, None]
-    assert arrow.column(pd.Series([Decimal("1.5"), None], dtype=object), "number"
-                        ).to_pylist() == [1.5, None]
-    assert arrow.column(pd.Series([True, False]), "integer").to_pylist() == [1, 0]
-    assert arrow.column(pd.Series(["7", "x", None]), "integer").to_pylist() == [7, None, None]
+    assert cast(pa.array(["2026-11-01T08:30:00+01:00", None]), "datetime") == [
+        datetime(2026, 11, 1, 7, 30), None]
+    assert cast(pa.array([Decimal("1.50"), None], pa.decimal128(12, 2)), "number") == [
+        1.5, None]
+    assert cast(pa.array([True, False]), "integer") == [1, 0]
+    assert cast(pa.array(["7", "x", None]), "integer") == [7, None, None]
+    assert cast(pa.array([7, None]), "string") == ["7", None]
+    assert cast(pa.array(["yes", "False", "maybe", None]), "boolean") == [
+        True, False, None, None]
+    assert cast(pa.array(["a", "b", "a"]).dictionary_encode(), "string") == ["a", "b", "a"]
+    assert cast(pa.nulls(2), "date") == [None, None]
 
 
 def test_an_extract_runs_end_to_end_into_a_duckdb_warehouse(tmp_path: Path,

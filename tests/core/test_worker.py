@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import pandas as pd
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -17,7 +16,7 @@ from sqlalchemy.orm import Session
 from core import service, worker
 from core.clock import utcnow
 from core.connectors import registry
-from core.connectors.base import FetchRequest, FetchResult, SourceError, TransientError
+from core.connectors.base import Chunk, FetchRequest, FetchResult, SourceError, TransientError
 from core.connectors.sample_ads import SampleAds
 from core.db import Database
 from core.models import Connection, Run
@@ -136,7 +135,7 @@ class Counting(SampleAds):
     def fetch(self, request: FetchRequest) -> FetchResult:
         return FetchResult(chunks=self._counted(request))
 
-    def _counted(self, request: FetchRequest) -> Iterator[pd.DataFrame]:
+    def _counted(self, request: FetchRequest) -> Iterator[Chunk]:
         # Each extract of the test has its own filter value, so filters name the extract.
         keys = ("all", request.connection.id, request.filters)
         with self.lock:

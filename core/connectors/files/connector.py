@@ -147,4 +147,5 @@ class Files:
         dataset, corrected = schema.open_dataset(config, files)
         fetch_plan = plan.for_fetch(request, dataset.schema, corrected)
         return FetchResult(chunks=read.chunks(dataset, fetch_plan, config),
-                           filters_applied=fetch_plan.all_filters_pushed)
+                           filters_applied=fetch_plan.all_filters_pushed,
+                           window_applied=fetch_plan.window_exact)

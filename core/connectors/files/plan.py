@@ -30,6 +30,9 @@ class Plan:
         # A window on a column whose type config corrected: applied after conversion.
         self.window_after: tuple[str, date, date] | None = None
         self.all_filters_pushed = True
+        # Whether the rows read are exactly the window's: a window on a timestamp with a
+        # zone is pushed down in UTC, while its days are local; the runner checks those.
+        self.window_exact = True
         self.filter_columns: set[str] = set()
 
     def keep(self, expression: pc.Expression, column: str) -> None:
@@ -70,14 +73,20 @@ def for_fetch(request: FetchRequest, arrow_schema: pa.Schema, corrected: Mapping
     date_field = request.template.date_field
     if date_field and request.date_from and request.date_to:
         column = shaping.derived_base(date_field, types) or date_field
-        stop = request.date_to + timedelta(days=1)
+        start, stop = request.date_from, request.date_to + timedelta(days=1)
+        zoned = pa.types.is_timestamp(stored[column]) and stored[column].tz is not None
+        if zoned:
+            # Compared in UTC, while its days are local: a day more on each side here, and
+            # the runner keeps the window's local days exactly.
+            start, stop = start - timedelta(days=1), stop + timedelta(days=1)
+            plan.window_exact = False
         window = None if column in corrected else _window(
-            schema.ref(column, arrow_schema), stored[column], request.date_from, stop)
+            schema.ref(column, arrow_schema), stored[column], start, stop)
         if window is not None:
             plan.keep(window, column)
         else:
             need(column)
-            plan.window_after = (column, request.date_from, stop)
+            plan.window_after = (column, request.date_from, request.date_to + timedelta(days=1))
     for item in shaping.typed_filters(request):
         pushed = None
         if item.field in stored and item.field not in corrected \

@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.json as pajson
 
 from core.connectors.base import SourceError
+from core.warehouse import arrow
 
 if TYPE_CHECKING:
     from core.connectors.files.plan import Plan
@@ -19,25 +21,27 @@ if TYPE_CHECKING:
 CHUNK_ROWS = 50_000
 
 
-def chunks(dataset: ds.Dataset, plan: Plan, config: Mapping[str, Any]
-           ) -> Iterator[pd.DataFrame]:
-    """The plan's rows as DataFrames: corrected types conformed, derived days added."""
+def chunks(dataset: ds.Dataset, plan: Plan, config: Mapping[str, Any]) -> Iterator[pa.Table]:
+    """The plan's rows as Arrow tables: corrected types cast, derived days added, the window
+    kept where it could not be pushed down (all with pyarrow.compute)."""
     chunk_rows = int(config.get("chunk_rows") or CHUNK_ROWS)
     try:
         for batch in batches(dataset, plan, chunk_rows):
             if not batch.num_rows:
                 continue
-            frame = batch.to_pandas()
+            table = pa.Table.from_batches([batch])
             for name, type_ in plan.convert.items():
-                frame[name] = _conform(frame[name], type_)
+                table = table.set_column(table.schema.get_field_index(name), name,
+                                         arrow.cast(table.column(name), type_))
             for name, base in plan.derived.items():
-                frame[name] = pd.to_datetime(frame[base], errors="coerce").dt.date
+                table = table.append_column(name, arrow.cast(table.column(base), "date"))
             if plan.window_after is not None:
                 column, start, stop = plan.window_after
-                days = pd.to_datetime(frame[column], errors="coerce")
-                frame = frame[((days >= pd.Timestamp(start))
-                               & (days < pd.Timestamp(stop))).to_numpy(dtype=bool)]
-            yield frame
+                days = arrow.cast(table.column(column), "date")
+                inside = pc.and_(pc.greater_equal(days, pa.scalar(start, pa.date32())),
+                                 pc.less(days, pa.scalar(stop, pa.date32())))
+                table = table.filter(pc.fill_null(inside, False))
+            yield table
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, ValueError) as exc:
         raise SourceError(f"cannot read the files at {config['path']}: {exc}") from None
 
@@ -111,18 +115,3 @@ def csv_tables(path: str, schema: pa.Schema, columns: list[str], chunk_rows: int
                     frame[field.name] = pd.to_datetime(frame[field.name], errors="coerce",
                                                        utc=field.type.tz is not None)
             yield pa.Table.from_pandas(frame, schema=wanted, preserve_index=False, safe=False)
-
-
-def _conform(series: pd.Series, type_: str) -> pd.Series:
-    """A column of a corrected type, converted so filters and the warehouse see that type."""
-    if type_ in ("integer", "number"):
-        numbers = pd.to_numeric(series, errors="coerce")
-        return numbers.astype("Int64") if type_ == "integer" else numbers.astype(float)
-    if type_ in ("date", "datetime"):
-        stamps = pd.to_datetime(series, errors="coerce")
-        return stamps.dt.date if type_ == "date" else stamps
-    if type_ == "boolean":
-        text = series.astype("string").str.lower()
-        return text.map({"true": True, "1": True, "yes": True, "false": False, "0": False,
-                         "no": False}).astype("boolean")
-    return series.astype("string")

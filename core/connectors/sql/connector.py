@@ -6,10 +6,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-import pandas as pd
+import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from core import field_types
 from core.connectors import shaping
@@ -21,7 +21,7 @@ from core.connectors.base import (
     SourceError,
     TemplateSpec,
 )
-from core.connectors.sql import custom_queries, driver_errors, engine, query
+from core.connectors.sql import arrow_reader, custom_queries, driver_errors, engine, query
 from core.errors import Problem
 
 CHUNK_ROWS = 50_000
@@ -146,7 +146,9 @@ class SqlDatabase:
                                    for c in columns})
 
     def fetch(self, request: FetchRequest) -> FetchResult:
-        return FetchResult(chunks=self._chunks(request), filters_applied=True)
+        # The window and the filters are in the query's WHERE.
+        return FetchResult(chunks=self._chunks(request), filters_applied=True,
+                           window_applied=True)
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -177,25 +179,13 @@ class SqlDatabase:
             source.dispose()
         return found
 
-    def _chunks(self, request: FetchRequest) -> Iterator[pd.DataFrame]:
+    def _chunks(self, request: FetchRequest) -> Iterator[pa.RecordBatch | pa.Table]:
         config = request.connection.config
         url = engine.url_of(config)
         chunk_rows = int(config.get("chunk_rows") or CHUNK_ROWS)
         select = query.build_query(request, dialect=url.get_backend_name())
-        source = engine.engine_of(config)
-        try:
-            with source.connect() as conn:
-                result = conn.execution_options(stream_results=True,
-                                                yield_per=chunk_rows).execute(select)
-                keys = list(result.keys())
-                for rows in result.partitions():
-                    # Plain tuples: pandas probes Row objects attribute by attribute (slow).
-                    frame = pd.DataFrame.from_records([tuple(r) for r in rows], columns=keys)
-                    yield shaping.coerce_numbers(frame, request.template.fields)
-        except DBAPIError as exc:
-            raise driver_errors.source_error(exc, url, retry_unreachable=True) from None
-        finally:
-            source.dispose()
+        types = {f.name: f.type for f in request.template.fields}
+        yield from arrow_reader.batches(config, select, types, chunk_rows)
 
 
 def _template_of(table: str, types: Mapping[str, str]) -> TemplateSpec:

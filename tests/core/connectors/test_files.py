@@ -216,3 +216,23 @@ def test_a_date_column_that_is_not_a_date_is_refused(db: Database, tmp_path: Pat
     with pytest.raises(errors.Conflict) as refused, db.session() as s:
         connect(s, path=str(tmp_path), date_column="campaign")
     assert "date column 'campaign' holds string values; pick one of day" in str(refused.value)
+
+
+def test_a_timestamp_with_a_zone_windows_through_its_local_day(
+        db: Database, session: Session, tmp_path: Path) -> None:
+    # New York evenings are the next day in UTC: the window (days 3-5, local) keeps days 3-5's
+    # rows, the evening of day 5 included, and drops the evening of day 2.
+    stamps = pd.Series([datetime.combine(d, time(h)) for d in DAYS for h in (3, 23)]
+                       ).dt.tz_localize("America/New_York")
+    pd.DataFrame({"seen_at": stamps, "n": range(20)}).to_parquet(tmp_path / "events.parquet")
+    connection = connect(session, path=str(tmp_path))
+    template = own_template(session, connection.id, "files")
+
+    done, rows = load(db, session, template=template, account_id=connection.accounts[0].id,
+                      fields=["seen_at__date", "seen_at", "n"])
+
+    assert done.status == "succeeded", done.error
+    assert sorted(rows["n"]) == [4, 5, 6, 7, 8, 9]
+    assert sorted(pd.to_datetime(rows["seen_at__date"]).dt.date.unique()) == DAYS[2:5]
+    assert pd.to_datetime(rows["seen_at"]).max() == pd.Timestamp(  # stored in UTC
+        datetime.combine(DAYS[5], time(4)))

@@ -8,6 +8,7 @@ from datetime import date, datetime, time
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -213,8 +214,10 @@ def test_rows_stream_in_chunks(session: Session, pg_source: SourceDb) -> None:
 
     result = registry.get("sql").fetch(request)
 
-    sizes = [len(chunk) for chunk in result.chunks]
-    assert result.filters_applied
+    chunks = list(result.chunks)
+    assert all(isinstance(chunk, pa.RecordBatch | pa.Table) for chunk in chunks)
+    sizes = [chunk.num_rows for chunk in chunks]
+    assert result.filters_applied and result.window_applied
     assert sum(sizes) == 3 * 2 * 2 * 60 and max(sizes) == 100 and len(sizes) == 8
 
 
@@ -338,3 +341,70 @@ def test_a_table_dropped_after_discovery_fails_the_run_with_a_clear_error(
     assert done.error is not None and "schema changed: the source no longer has" in done.error
     assert "ad_stats" in done.error
     assert "refresh the connection's templates" in done.error
+
+
+TRICKY = "O'Brien \\' OR 1=1 -- 100%"
+
+
+def test_values_arrive_as_the_template_declares_them_and_text_stays_text(
+        db: Database, session: Session, source: SourceDb) -> None:
+    """Read straight into Arrow (ADBC for PostgreSQL, ConnectorX for MariaDB): a NUMERIC is a
+    number, a timestamp with a zone lands in UTC, and a filter's text, quotes and backslash
+    and all, is compared as text (its values are quoted, never pasted as SQL)."""
+    meta = sa.MetaData(schema=source.schema)
+    ledger = sa.Table("ledger", meta, sa.Column("day", sa.Date),
+                      sa.Column("amount", sa.Numeric(12, 4)),
+                      sa.Column("seen_at", sa.DateTime(timezone=True)),
+                      sa.Column("note", sa.String(100)))
+    meta.create_all(source.engine)
+    if source.kind == "postgresql":
+        seen: Any = datetime.fromisoformat("2026-11-03T23:30:00-05:00")
+    else:  # no zones there: the same instant, in UTC
+        seen = datetime(2026, 11, 4, 4, 30)
+    with source.engine.begin() as conn:
+        conn.execute(ledger.insert(), [
+            {"day": DAYS[3], "amount": "12.3456", "seen_at": seen, "note": TRICKY},
+            {"day": DAYS[3], "amount": "1.0000", "seen_at": seen, "note": "O'Brien"},
+            {"day": DAYS[4], "amount": "2.5000", "seen_at": seen, "note": "plain"},
+        ])
+    connection = connect(session, source)
+    template = own_template(session, connection.id, "ledger")
+    assert {f.name: f.type for f in template.fields} == {
+        "day": "date", "amount": "number", "seen_at": "datetime", "note": "string"}
+
+    done, rows = load(db, session, template=template, account_id=connection.accounts[0].id,
+                      fields=["day", "amount", "seen_at", "note"],
+                      filters=[{"field": "note", "operator": "eq", "value": TRICKY},
+                               {"field": "note", "operator": "contains", "value": "100%"}])
+
+    assert done.status == "succeeded", done.error
+    assert done.rows == 1
+    [row] = rows.to_dict("records")
+    assert row["note"] == TRICKY
+    assert row["amount"] == pytest.approx(12.3456)
+    assert pd.Timestamp(row["seen_at"]) == pd.Timestamp("2026-11-04 04:30:00")
+    assert pd.Timestamp(row["day"]).date() == DAYS[3]
+
+
+def test_a_wrong_password_fails_the_run_at_once_naming_it(
+        db: Database, session: Session, mariadb_source: SourceDb,
+        mariadb_user: tuple[str, str]) -> None:
+    import time
+
+    seed(mariadb_source)
+    user, password = mariadb_user
+    url = sa.engine.make_url(mariadb_source.url).set(username=user).render_as_string()
+    connection = service.create_connection(session=session, data={
+        "datasource": "sql", "title": "MariaDB", "config": {"url": url, "password": password}})
+    template = own_template(session, connection.id, "ad_stats")
+    stored = session.get(Connection, connection.id)  # the password changed since
+    assert stored is not None
+    stored.secrets = db.cipher.encrypt({"password": "wrong"})
+
+    started = time.monotonic()
+    done, _ = load(db, session, template=template, account_id=connection.accounts[0].id,
+                   fields=["day", "clicks"])
+
+    assert time.monotonic() - started < 10  # not ConnectorX's 30 s of retries
+    assert done.status == "failed"
+    assert done.error is not None and "authentication failed" in done.error, done.error
