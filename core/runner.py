@@ -31,6 +31,7 @@ from core.connectors.base import (
 )
 from core.db import Database
 from core.models import Run
+from core.redact import Redactor
 from core.services.catalog import connection_info
 from core.services.common import field_specs, load, refresh_status, run_out, template_spec
 from core.vocabulary import LogLevel, RunStatus
@@ -202,8 +203,8 @@ def execute_run(*, db: Database, run_id: int, worker_id: str = "inline",
             _check_claim(run, worker_id, plan.claim_token)
             commit()
             recorded.append(_apply(session, run, status=RunStatus.SUCCEEDED, error=None,
-                                   rows=rows, notes=notes, detail=None, started=started,
-                                   finished=clock()))
+                                   rows=rows, notes=[redact(n) or "" for n in notes],
+                                   detail=None, started=started, finished=clock()))
 
     def cancel_check_final() -> None:
         nonlocal last_beat
@@ -213,6 +214,10 @@ def execute_run(*, db: Database, run_id: int, worker_id: str = "inline",
     status, error, rows = RunStatus.SUCCEEDED, None, 0
     retry: Callable[[int], float] | None = None
     detail: str | None = None
+    # A source may echo a secret (a key in a URL, a password in a connection string): none
+    # reaches the run's error, its log or the worker's output.
+    connection = plan.request.connection
+    redact = Redactor(connection.secrets, user=connection.config.get("username"))
     try:
         notes += drift.check_run(db=db, request=plan.request, extract_id=plan.window.extract_id)
         with _SCHEMA_LOCK:
@@ -252,9 +257,9 @@ def execute_run(*, db: Database, run_id: int, worker_id: str = "inline",
     except Exception as exc:  # a bug or an unexpected library error: record, never hide
         status = RunStatus.FAILED
         error, retry, detail = _unexpected(db, exc, retry_delay)
-    return _record(db, run_id, status=status, error=error, rows=rows, notes=notes,
-                   detail=detail, started=started, finished=clock(), retry=retry,
-                   worker_id=worker_id)
+    return _record(db, run_id, status=status, error=redact(error), rows=rows,
+                   notes=[redact(n) or "" for n in notes], detail=redact(detail),
+                   started=started, finished=clock(), retry=retry, worker_id=worker_id)
 
 
 def _unexpected(db: Database, exc: Exception, retry_delay: Callable[[int], float] | None

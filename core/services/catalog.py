@@ -23,6 +23,7 @@ from core.connectors.base import (
 )
 from core.db import database_of
 from core.models import Account, AppState, Connection, DataTable, Extract, Template
+from core.redact import Redactor
 from core.services import templates
 from core.services.common import load
 from core.vocabulary import Role
@@ -43,6 +44,12 @@ def connection_info(session: Session, connection: Connection) -> ConnectionInfo:
     secrets = database_of(session).cipher.decrypt(connection.secrets)
     return ConnectionInfo(id=connection.id, datasource=connection.datasource,
                           config={**connection.config, **secrets}, secrets=secrets)
+
+
+def said(session: Session, connection: Connection, exc: Exception) -> str:
+    """What a source said, with the connection's secrets masked (a source may echo them)."""
+    info = connection_info(session, connection)
+    return Redactor(info.secrets, user=info.config.get("username"))(str(exc)) or ""
 
 
 def _connection_out(connection: Connection) -> schemas.ConnectionOut:
@@ -134,7 +141,7 @@ def test_connection(*, session: Session, connection_id: int) -> schemas.CheckRes
     try:
         message = connector.check(connection_info(session, connection))
     except (SourceError, TransientError) as exc:
-        return schemas.CheckResult(ok=False, message=str(exc))
+        return schemas.CheckResult(ok=False, message=said(session, connection, exc))
     return schemas.CheckResult(ok=True, message=message)
 
 
@@ -152,8 +159,8 @@ def discover_accounts(session: Session, connection: Connection) -> list[AccountS
     try:
         return connector.discover_accounts(connection_info(session, connection))
     except (SourceError, TransientError) as exc:
-        raise errors.Conflict(f"could not list the accounts of {connection.title!r}: {exc}"
-                              ) from None
+        raise errors.Conflict(f"could not list the accounts of {connection.title!r}: "
+                              f"{said(session, connection, exc)}") from None
 
 
 def store_accounts(session: Session, connection: Connection, found: list[AccountSpec]
@@ -186,8 +193,8 @@ def sync_templates(*, session: Session, connection_id: int, now: datetime | None
     try:
         specs = connector.templates(connection_info(session, connection))
     except (SourceError, TransientError) as exc:
-        raise errors.Conflict(f"could not list the templates of {connection.title!r}: {exc}"
-                              ) from None
+        raise errors.Conflict(f"could not list the templates of {connection.title!r}: "
+                              f"{said(session, connection, exc)}") from None
     return templates.store(session, connection.datasource, owner, specs, now or utcnow())
 
 

@@ -21,6 +21,7 @@ from core.connectors.base import (
 from core.db import database_of
 from core.errors import Problem
 from core.models import Connection, DataTable, Extract, Template
+from core.redact import Redactor
 from core.services import catalog, extracts, templates
 from core.services.common import load
 from core.vocabulary import Role
@@ -70,8 +71,9 @@ def update_connection(*, session: Session, connection_id: int,
         try:
             connector.check(info)
         except (SourceError, TransientError) as exc:
+            masked = Redactor(secrets, user=info.config.get("username"))(str(exc))
             raise errors.Invalid(f"the test of the changed settings failed, nothing was "
-                                 f"saved: {exc}", field="config") from None
+                                 f"saved: {masked}", field="config") from None
         connection.config = {**kept, **{k: v for k, v in config.items()
                                         if k not in secret_keys}}
         connection.secrets = cipher.encrypt(secrets)
