@@ -32,7 +32,7 @@ def echoing_source() -> Iterator[str]:
     """Records for a sample (no window); a 400 that echoes the whole request for a run."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             query = parse_qs(urlsplit(self.path).query)
             if query.get("key") != [CANARY]:
                 self.send_response(401)
@@ -96,7 +96,7 @@ def test_a_source_that_echoes_its_key_leaves_no_trace_of_it(
                 session=s, name="reader", now=NOW).secret
         for path in (f"/api/v3/runs/{run.id}", f"/api/v3/extracts/{extract.id}",
                      f"/api/v3/extracts/{extract.id}/runs", "/api/v3/audit",
-                     f"/api/v3/datasources/http_json/connections"):
+                     "/api/v3/datasources/http_json/connections"):
             answer = api.get(path)
             assert answer.status_code == 200 and CANARY not in answer.text, path
         answer = api.patch(f"/api/v3/connections/{connection.id}",
