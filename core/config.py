@@ -7,6 +7,7 @@ prints the README's table of settings from the same declarations.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import sys
 from collections.abc import Callable, Mapping
@@ -86,6 +87,14 @@ def _queue_name(text: str) -> str:
     return value
 
 
+def _schema_name(text: str) -> str:
+    value = text.strip()
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
+        raise ValueError("must be a PostgreSQL schema name: lowercase letters, digits and _, "
+                         "starting with a letter or _, at most 63")
+    return value
+
+
 def _bool(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
@@ -146,6 +155,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Emails (comma-separated) that are admins from their first sign-in.", _emails),
     Setting("DEFAULT_ROLE", "viewer",
             "Role of anyone else on their first sign-in: viewer, editor or admin.", _role),
+    Setting("WAREHOUSE_SCHEMA", "extracts_data",
+            "PostgreSQL warehouse: the schema the data tables live in, apart from the "
+            "product's own tables (so both may share one database); created at start.",
+            _schema_name),
     Setting("FILES_ROOTS", "{VAR_DIR}/files",
             "Folders (comma-separated) that files connections may read; created at start. "
             "A path outside them, after `..` and symlinks, is refused.", _paths),
@@ -196,6 +209,7 @@ class Settings:
     listen_address: str
     admin_emails: frozenset[str]
     default_role: Role
+    warehouse_schema: str
     files_roots: tuple[Path, ...]
     sql_hosts: frozenset[str]
     http_hosts: frozenset[str]

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -22,6 +22,7 @@ from core import audit, errors
 from core.config import Settings, secret_key
 from core.connectors import sandbox
 from core.crypto import Cipher
+from core.models import DataTable
 from core.schemas import Actor
 from core.warehouse import WRITE_LOCK, Warehouse
 
@@ -30,9 +31,11 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def make_engine(url: str, *, immediate: bool = False, busy_timeout: float = 30.0) -> Engine:
+def make_engine(url: str, *, immediate: bool = False, busy_timeout: float = 30.0,
+                schema: str | None = None) -> Engine:
     """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout (seconds),
-    PostgreSQL a lock timeout of as long.
+    PostgreSQL a lock timeout of as long (and, with `schema`, that schema as the place its
+    unqualified names live: the warehouse's data tables).
 
     With `immediate`, every SQLite transaction starts with BEGIN IMMEDIATE: it takes the
     write lock up front, so two processes claiming runs wait for each other instead of
@@ -46,8 +49,10 @@ def make_engine(url: str, *, immediate: bool = False, busy_timeout: float = 30.0
         # A lock wait ends at the busy timeout, as SQLite's does (SQLSTATE 55P03, transient
         # for a run): a holder that never goes on (a worker process stopped mid-transaction)
         # fails the waiter instead of hanging it.
-        return create_engine(url, pool_pre_ping=True, connect_args={
-            "options": f"-c lock_timeout={max(1, round(busy_timeout * 1000))}"})
+        options = f"-c lock_timeout={max(1, round(busy_timeout * 1000))}"
+        if schema is not None:
+            options += f" -c search_path={schema}"
+        return create_engine(url, pool_pre_ping=True, connect_args={"options": options})
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
@@ -284,7 +289,8 @@ def open_database(settings: Settings, *, seed: bool | None = None) -> Database:
             "sqlite:///{VAR_DIR}/warehouse.db")
     engine = make_engine(settings.database_url, immediate=True,
                          busy_timeout=settings.busy_timeout)
-    warehouse = Warehouse(make_engine(settings.warehouse_url, busy_timeout=settings.busy_timeout))
+    warehouse = Warehouse(make_engine(settings.warehouse_url, busy_timeout=settings.busy_timeout,
+                                      schema=settings.warehouse_schema))
     database = Database(settings=settings, engine=engine, warehouse=warehouse,
                         cipher=Cipher(secret_key(settings)), sessions=sessionmaker())
     database.sessions.configure(bind=engine, info={"database": database})
@@ -298,12 +304,36 @@ def open_database(settings: Settings, *, seed: bool | None = None) -> Database:
                       sql_hosts=settings.sql_hosts, http_hosts=settings.http_hosts)
     with _startup_lock(engine):
         migrate(engine)
+        _warehouse_schema(database)
         if settings.seed_demo if seed is None else seed:
             from core import service
 
             with database.session() as session:
                 service.seed_demo(session=session)
     return database
+
+
+def _warehouse_schema(database: Database) -> None:
+    """PostgreSQL: the data tables live in their own schema (EXTRACTS_WAREHOUSE_SCHEMA), apart
+    from the product's tables, so metadata and warehouse may share one database: a data table
+    titled `extracts` or `api_keys` is just a data table. Tables an earlier version made in
+    `public` move there once."""
+    engine = database.warehouse.engine
+    if engine.dialect.name != "postgresql":
+        return
+    schema = database.settings.warehouse_schema
+    quote = engine.dialect.identifier_preparer.quote
+    with database.session() as session:
+        names = list(session.scalars(select(DataTable.table_name)))
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}")
+        inspector = inspect(conn)
+        legacy = set(inspector.get_table_names(schema="public")) & set(names)
+        if schema != "public":
+            here = set(inspector.get_table_names(schema=schema))
+            for name in sorted(legacy - here):
+                conn.exec_driver_sql(f"ALTER TABLE public.{quote(name)} SET SCHEMA "
+                                     f"{quote(schema)}")
 
 
 STARTUP_LOCK_KEY = 7_420_114  # any constant; names the "migrate and seed" advisory lock
