@@ -21,18 +21,22 @@ from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
+from core.connectors import sandbox
 from core.connectors.sql import driver_errors, engine
 from core.warehouse import arrow
 
 
 def batches(config: Mapping[str, Any], select: sa.Select[Any], types: Mapping[str, str],
-            chunk_rows: int) -> Iterator[pa.RecordBatch | pa.Table]:
-    """The rows of `select` in Arrow chunks of at most `chunk_rows` rows."""
+            chunk_rows: int, *, custom: bool = False) -> Iterator[pa.RecordBatch | pa.Table]:
+    """The rows of `select` in Arrow chunks of at most `chunk_rows` rows, read in a read-only
+    session. A `custom` query (SQL an admin wrote) on MySQL or MariaDB goes through the
+    SQLAlchemy driver, whose session is made read-only; ConnectorX's cannot be."""
     url = engine.url_of(config)
+    sandbox.check_database(url)
     backend = url.get_backend_name()
     if backend == "postgresql":
         reader = _postgres(url, select)
-    elif backend in ("mysql", "mariadb"):
+    elif backend in ("mysql", "mariadb") and not custom:
         _reachable(config)
         reader = _mysql(url, select, chunk_rows)
     else:
@@ -58,6 +62,7 @@ def _postgres(url: URL, select: sa.Select[Any]) -> Iterator[pa.RecordBatch]:
         with psycopg.connect(uri) as quoting:
             statement = psycopg.ClientCursor(quoting).mogrify(str(compiled), compiled.params)
         with adbc_postgresql.connect(uri) as conn, conn.cursor() as cursor:
+            cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
             cursor.execute(statement)
             yield from cursor.fetch_record_batch()
     except psycopg.OperationalError as exc:

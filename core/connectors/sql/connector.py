@@ -185,7 +185,8 @@ class SqlDatabase:
         chunk_rows = int(config.get("chunk_rows") or CHUNK_ROWS)
         select = query.build_query(request, dialect=url.get_backend_name())
         types = {f.name: f.type for f in request.template.fields}
-        yield from arrow_reader.batches(config, select, types, chunk_rows)
+        custom = request.template.name.startswith(custom_queries.QUERY_PREFIX)
+        yield from arrow_reader.batches(config, select, types, chunk_rows, custom=custom)
 
 
 def _template_of(table: str, types: Mapping[str, str]) -> TemplateSpec:

@@ -38,8 +38,22 @@ def engine_of(config: Mapping[str, Any]) -> Engine:
         if path in ("", ":memory:") or not Path(path).is_file():
             raise SourceError(f"SQLite database file {path or '(none)'} is missing: check the "
                               "path in the URL (sqlite:////absolute/path/to/file.db)")
-    # One connection at a time per fetch or check; nothing pooled between runs.
-    return sa.create_engine(url, poolclass=NullPool)
+    # One connection at a time per fetch or check; nothing pooled between runs. Every
+    # session is read-only: a custom query (`WITH gone AS (DELETE ...) SELECT ...`) or a
+    # function with side effects cannot change the source.
+    backend = url.get_backend_name()
+    if backend == "postgresql":
+        return sa.create_engine(url, poolclass=NullPool, connect_args={
+            "options": "-c default_transaction_read_only=on"})
+    if backend in ("mysql", "mariadb"):
+        return sa.create_engine(url, poolclass=NullPool, connect_args={
+            "init_command": "SET SESSION TRANSACTION READ ONLY"})
+    created = sa.create_engine(url, poolclass=NullPool)
+    if backend == "sqlite":
+        sa.event.listen(created, "connect",
+                        lambda conn, _record: conn.execute("PRAGMA query_only = ON"))
+    return created
+
 
 
 def where(url: URL) -> str:

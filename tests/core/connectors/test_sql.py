@@ -408,3 +408,40 @@ def test_a_wrong_password_fails_the_run_at_once_naming_it(
     assert time.monotonic() - started < 10  # not ConnectorX's 30 s of retries
     assert done.status == "failed"
     assert done.error is not None and "authentication failed" in done.error, done.error
+
+
+def test_custom_sql_runs_read_only_on_every_database(
+        db: Database, session: Session, source: SourceDb) -> None:
+    """What an admin writes may look like a SELECT and still change data: a function with
+    side effects. The source's session is read-only, so the data stays as it was."""
+    seed(source)
+    table = source.table("ad_stats")
+    with source.engine.connect() as conn:
+        before = conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar()
+    connection = connect(session, source)
+    attempts = []
+    if source.kind == "postgresql":
+        with source.engine.begin() as conn:
+            conn.execute(sa.text(
+                f"CREATE FUNCTION {source.table('wipe')}() RETURNS int LANGUAGE sql VOLATILE "
+                f"AS 'DELETE FROM {table.replace(chr(39), chr(39) * 2)}; SELECT 1'"))
+        attempts.append(f"SELECT day, {source.table('wipe')}() AS w FROM {table}")
+    if source.kind == "mariadb":
+        with source.engine.begin() as conn:
+            conn.execute(sa.text(
+                f"CREATE FUNCTION {source.table('wipe')}() RETURNS INT MODIFIES SQL DATA "
+                f"BEGIN DELETE FROM {table}; RETURN 1; END"))
+        attempts.append(f"SELECT day, {source.table('wipe')}() AS w FROM {table}")
+    attempts.append(f"SELECT day, clicks FROM {table}")  # and a plain one still works
+    for sql in attempts[:-1]:
+        with pytest.raises(errors.Invalid, match="read.only|READ ONLY|read-only") as refused:
+            add_query_template(session=session, connection_id=connection.id, name="sneaky",
+                               sql=sql, date_column="day")
+        assert "sql: the query failed" in str(refused.value)
+    made = add_query_template(session=session, connection_id=connection.id, name="plain",
+                              sql=attempts[-1], date_column="day")
+    done, rows = load(db, session, template=made, account_id=connection.accounts[0].id,
+                      fields=["day", "clicks"])
+    assert done.status == "succeeded", done.error
+    with source.engine.connect() as conn:
+        assert conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar() == before
