@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pandas as pd
+import pyarrow as pa
 
 from core.celery_app import app
 from core.connectors import registry
@@ -49,12 +50,13 @@ class SlowSource:
     def fetch(self, request: FetchRequest) -> FetchResult:
         return FetchResult(chunks=self._chunks(request))
 
-    def _chunks(self, request: FetchRequest) -> Iterator[pd.DataFrame]:
+    def _chunks(self, request: FetchRequest) -> Iterator[pa.Table]:
         seconds = float(request.connection.config.get("seconds", 0.0))
         rows = int(request.connection.config.get("rows", 10))
         for day in pd.date_range(request.date_from, request.date_to, freq="D"):
             time.sleep(seconds)  # the source is slow (the test never waits on this)
-            yield pd.DataFrame({"date": [day.date()] * rows, "n": range(rows)})
+            yield pa.table({"date": pa.array([day.date()] * rows, pa.date32()),
+                            "n": pa.array(range(rows), pa.int64())})
 
 
 if "slow_source" not in registry.names():
