@@ -269,9 +269,10 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 
 def _one_sqlite_file(url: str, other: str) -> bool:
-    """Whether two URLs name the same SQLite file."""
+    """Whether two URLs name the same file (SQLite, or a DuckDB warehouse)."""
     first, second = make_url(url), make_url(other)
-    if first.get_backend_name() != "sqlite" or second.get_backend_name() != "sqlite":
+    files = ("sqlite", "duckdb")
+    if first.get_backend_name() not in files or second.get_backend_name() not in files:
         return False
     if not first.database or first.database == ":memory:" or not second.database:
         return False
@@ -285,7 +286,7 @@ def open_database(settings: Settings, *, seed: bool | None = None) -> Database:
         # SQLite has one writer per file, so the two must be different files.
         raise errors.Invalid(
             f"EXTRACTS_WAREHOUSE_URL={settings.warehouse_url!r} names the metadata "
-            "database's SQLite file; use a file of its own, e.g. the default "
+            "database's file; use a file of its own, e.g. the default "
             "sqlite:///{VAR_DIR}/warehouse.db")
     engine = make_engine(settings.database_url, immediate=True,
                          busy_timeout=settings.busy_timeout)

@@ -140,12 +140,13 @@ def test_every_claim_gets_a_fresh_token_and_a_finished_run_none(db: Database) ->
     assert run_of(db, run_id).claim_token is None
 
 
-def test_one_sqlite_file_for_metadata_and_warehouse_is_refused_with_a_clear_message(
-        tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'var' / 'extracts.db'}"
+@pytest.mark.parametrize("scheme", ["sqlite", "duckdb"])
+def test_one_file_for_metadata_and_warehouse_is_refused_with_a_clear_message(
+        tmp_path: Path, scheme: str) -> None:
+    url = f"{scheme}:///{tmp_path / 'var' / '..' / 'var' / 'extracts.db'}"
     settings = make_settings(tmp_path, warehouse_url=url)
     with pytest.raises(errors.Invalid) as info:
         open_database(settings)
     assert str(info.value) == (
-        f"EXTRACTS_WAREHOUSE_URL={url!r} names the metadata database's SQLite file; use a "
+        f"EXTRACTS_WAREHOUSE_URL={url!r} names the metadata database's file; use a "
         "file of its own, e.g. the default sqlite:///{VAR_DIR}/warehouse.db")
