@@ -62,6 +62,49 @@ def app_server(tmp_path: Path) -> Iterator[str]:
         yield url
 
 
+# People of the OpenID Connect provider the sign-in tests start: subject -> (email, name).
+PEOPLE = {"ana": ("ana@example.com", "Ana Analyst"), "boss": ("boss@example.com", "The Boss"),
+          "lead": ("lead@example.com", "Team Lead")}
+
+
+@pytest.fixture
+def oidc_provider() -> Iterator[str]:
+    """An OpenID Connect provider on loopback (oidc-provider-mock), its people in PEOPLE."""
+    from oidc_provider_mock import User, run_server_in_thread
+
+    users = [User(sub=sub, claims={"email": email, "name": name})
+             for sub, (email, name) in PEOPLE.items()]
+    with run_server_in_thread(port=servers.free_port(), user_claims=users) as server:
+        yield f"http://localhost:{server.server_port}"
+
+
+@contextmanager
+def serving_with_sign_in(tmp_path: Path, provider: str, admins: str) -> Iterator[str]:
+    """The product with sign-in through `provider`; `admins`: EXTRACTS_ADMIN_EMAILS."""
+    port = servers.free_port()
+    with serving(tmp_path, port, EXTRACTS_OIDC_METADATA_URL=(
+                     f"{provider}/.well-known/openid-configuration"),
+                 EXTRACTS_OIDC_CLIENT_ID="extracts-dashboard",
+                 EXTRACTS_OIDC_CLIENT_SECRET="e2e-client-secret",
+                 EXTRACTS_PUBLIC_URL=f"http://127.0.0.1:{port}",
+                 EXTRACTS_ADMIN_EMAILS=admins) as url:
+        yield url
+
+
+def sign_in(page: object, app_server: str, subject: str) -> None:
+    """Open the dashboard and sign in as `subject` through the provider's own form."""
+    from playwright.sync_api import Page
+
+    assert isinstance(page, Page)
+    page.goto(app_server)
+    expect(page.get_by_text("Sign in to see and manage the data extracts.")).to_be_visible()
+    page.get_by_role("button", name="Sign in").click()
+    page.locator("input[name=sub]").fill(subject)
+    page.get_by_role("button", name="Authorize").click()
+    email, name = PEOPLE[subject]
+    expect(page.get_by_text(f"Signed in as {name} ({email})")).to_be_visible()
+
+
 @contextmanager
 def _without_faketime() -> Iterator[None]:
     """os.environ without libfaketime's variables while the browser side starts."""

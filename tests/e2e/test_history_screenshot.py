@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from core import service
 from core.config import get_settings
 from core.db import open_database
 from core.models import Extract, Run
+from tests.e2e.conftest import serving_with_sign_in, sign_in
 from tests.e2e.ui import wait_idle
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,11 +80,19 @@ def seeded_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str,
     return {"extract_with_gaps": ids[5]}
 
 
+@pytest.fixture
+def app_server(seeded_history: dict[str, Any], tmp_path: Path, oidc_provider: str
+               ) -> Iterator[str]:
+    """Sign-in on, over the seeded database: the screenshot shows who is signed in."""
+    with serving_with_sign_in(tmp_path, oidc_provider, admins="lead@example.com") as url:
+        yield url
+
+
 def test_history_page_renders_its_charts(seeded_history: dict[str, Any], page: Page,
                                          app_server: str) -> None:
     extract_id = seeded_history["extract_with_gaps"]
     # The router must run once before a deep link works (see test_deep_link.py).
-    page.goto(app_server)
+    sign_in(page, app_server, "lead")
     expect(page.get_by_role("combobox", name="Timezone for dates")).to_be_visible()
     page.goto(f"{app_server}/history?coverage={extract_id}")
     expect(page.get_by_role("heading", name="History")).to_be_visible()

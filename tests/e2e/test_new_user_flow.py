@@ -1,4 +1,5 @@
-"""A new user's first session, in one real browser against a real `streamlit run`.
+"""A new user's first session, in one real browser against a real `streamlit run` with
+sign-in (an OpenID Connect provider on loopback).
 
 Create a Sample Ads extract for two accounts with three fields and a filter, open one, run it
 for a ten-day window, watch the run succeed without reloading, see its rows, edit its fields,
@@ -9,10 +10,14 @@ screenshots in docs/ that the README shows.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from playwright.sync_api import Page, expect
 
+from tests.e2e.conftest import serving_with_sign_in, sign_in
 from tests.e2e.ui import choose, fill, fill_date, grid, screenshot, set_checkbox, wait_idle
 
 ACCOUNTS = ("Acme Retail", "Globex Travel")
@@ -36,8 +41,17 @@ new MutationObserver(() => {
 RUN_TIMEOUT = 60_000
 
 
+@pytest.fixture
+def app_server(tmp_path: Path, oidc_provider: str) -> Iterator[str]:
+    """The product as a team runs it: people sign in; Ana is an admin from the start."""
+    with serving_with_sign_in(tmp_path, oidc_provider, admins="ana@example.com") as url:
+        yield url
+
+
 def test_a_new_user_creates_runs_and_edits_an_extract(page: Page, app_server: str) -> None:
-    page.goto(app_server)
+    sign_in(page, app_server, "ana")
+    expect(page.get_by_text("Signed in as Ana Analyst (ana@example.com) · admin")
+           ).to_be_visible()
     expect(page.get_by_role("heading", name="Extracts")).to_be_visible()
     expect(page.get_by_text("No extracts yet: create one")).to_be_visible()
     expect(page.get_by_text("Worker running")).to_be_visible()

@@ -10,39 +10,20 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests import servers
-from tests.e2e.conftest import serving
+from tests.e2e.conftest import serving_with_sign_in, sign_in
 
 
 @pytest.fixture
-def provider() -> Iterator[str]:
-    from oidc_provider_mock import User, run_server_in_thread
-
-    users = [User(sub="ana", claims={"email": "ana@example.com", "name": "Ana Analyst"}),
-             User(sub="boss", claims={"email": "boss@example.com", "name": "The Boss"})]
-    with run_server_in_thread(port=servers.free_port(), user_claims=users) as server:
-        yield f"http://localhost:{server.server_port}"
-
-
-@pytest.fixture
-def app_server(tmp_path: Path, provider: str) -> Iterator[str]:
-    port = servers.free_port()
-    with serving(tmp_path, port, EXTRACTS_OIDC_METADATA_URL=(
-                     f"{provider}/.well-known/openid-configuration"),
-                 EXTRACTS_OIDC_CLIENT_ID="extracts-dashboard",
-                 EXTRACTS_OIDC_CLIENT_SECRET="e2e-client-secret",
-                 EXTRACTS_PUBLIC_URL=f"http://127.0.0.1:{port}",
-                 EXTRACTS_ADMIN_EMAILS="boss@example.com") as url:
+def app_server(tmp_path: Path, oidc_provider: str) -> Iterator[str]:
+    with serving_with_sign_in(tmp_path, oidc_provider, admins="boss@example.com") as url:
         yield url
 
 
-def sign_in(page: Page, app_server: str, subject: str) -> None:
+def test_the_sign_in_page_shows_nothing_else(page: Page, app_server: str) -> None:
     page.goto(app_server)
     expect(page.get_by_text("Sign in to see and manage the data extracts.")).to_be_visible()
     expect(page.get_by_role("heading", name="Extracts", exact=True)).to_have_count(1)
-    page.get_by_role("button", name="Sign in").click()
-    page.locator("input[name=sub]").fill(subject)  # the provider's own form
-    page.get_by_role("button", name="Authorize").click()
+    expect(page.get_by_role("link", name="New extract")).to_have_count(0)
 
 
 def test_people_sign_in_with_their_role_and_sign_out(page: Page, app_server: str) -> None:
