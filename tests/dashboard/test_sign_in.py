@@ -151,3 +151,26 @@ def test_listening_beyond_this_machine_without_sign_in_is_refused() -> None:
         with pytest.raises(auth.StartupRefused, match=r"refusing to serve on .* without sign-in"):
             auth.configure(settings, address)
     auth.configure(settings, "127.0.0.1")  # single-user mode on loopback: fine
+
+
+def test_an_editor_changes_extracts_but_not_connections(signed_in_app: Database) -> None:
+    with signed_in_app.session() as s:
+        ed = service.sign_in(session=s, email="ed@example.com", name="Ed")
+        service.set_user_role(session=s, user_id=ed.id, role=Role.EDITOR)
+    at = as_user("ed@example.com", "Ed")
+    at.switch_page(navigation.NEW_EXTRACT).run()
+    assert not at.exception
+    assert [b for b in at.button if b.label == "Create extracts"]  # the form is there
+    assert "needs the" not in texts(at)
+
+    at = as_user("ed@example.com", "Ed")
+    at.switch_page(navigation.CONNECTIONS).run()
+    assert not at.exception
+    assert "Adding, changing and deleting connections needs the admin role; you are editor." \
+        in texts(at)
+    locked = [b for b in at.button
+              if b.label in ("Test connection", "Refresh accounts and templates")]
+    assert len(locked) == 2
+    for button in locked:
+        assert button.disabled and "needs the admin role" in (button.help or "")
+    assert not [b for b in at.button if b.label in ("Add connection", "Delete connection")]
