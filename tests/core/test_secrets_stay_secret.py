@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Iterator
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -22,6 +19,7 @@ from api.app import create_app
 from core import service
 from core.db import Database
 from core.worker import executors, run_queue
+from tests import servers
 from tests.conftest import NOW
 
 CANARY = "canary-4c1d6e0b9f27a5"
@@ -31,32 +29,17 @@ CANARY = "canary-4c1d6e0b9f27a5"
 def echoing_source() -> Iterator[str]:
     """Records for a sample (no window); a 400 that echoes the whole request for a run."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            query = parse_qs(urlsplit(self.path).query)
-            if query.get("key") != [CANARY]:
-                self.send_response(401)
-                self.end_headers()
-                return
-            if "date_from" in query or "/echo" in self.path:
-                body = f"bad request: {self.path} (key={CANARY})".encode()
-                self.send_response(400)
-            else:
-                body = json.dumps([{"day": "2016-03-01", "clicks": 4}]).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def answer(path: str, _headers: dict[str, str]) -> servers.Answer:
+        query = parse_qs(urlsplit(path).query)
+        if query.get("key") != [CANARY]:
+            return 401, {}, b""
+        if "date_from" in query or "/echo" in path:
+            return 400, {}, f"bad request: {path} (key={CANARY})".encode()
+        return 200, {"Content-Type": "application/json"}, json.dumps(
+            [{"day": "2016-03-01", "clicks": 4}]).encode()
 
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with servers.http_server(answer) as url:
+        yield url
 
 
 def files_hold(folder: Path, text: str) -> list[str]:

@@ -3,11 +3,8 @@ colour directive shows those characters, and no viewer's browser fetches the ima
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -15,26 +12,19 @@ from playwright.sync_api import Page, expect
 from core import service
 from core.config import get_settings
 from core.db import open_database
+from tests import servers
 
 
 @pytest.fixture
 def pixel() -> Iterator[tuple[str, list[str]]]:
     hits: list[str] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            hits.append(self.path)
-            self.send_response(204)
-            self.end_headers()
+    def answer(path: str, _headers: dict[str, str]) -> servers.Answer:
+        hits.append(path)
+        return 204, {}, b""
 
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/pixel.png", hits
-    server.shutdown()
-    server.server_close()
+    with servers.http_server(answer) as url:
+        yield f"{url}/pixel.png", hits
 
 
 def test_a_markdown_title_is_text_and_fetches_nothing(

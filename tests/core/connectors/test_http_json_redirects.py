@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,6 +15,7 @@ from core.clock import utcnow
 from core.connectors import sandbox
 from core.connectors.base import SourceError
 from core.connectors.http_json import transport
+from tests import servers
 
 SECRET = "tok-3f1c9a-canary"
 
@@ -26,43 +24,26 @@ class Seen(list[tuple[str, dict[str, str]]]):
     pass
 
 
-def serve(seen: Seen, redirect_to: list[str]) -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            seen.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
-            if redirect_to and self.path.startswith("/start"):
-                self.send_response(302)
-                self.send_header("Location", redirect_to[0])
-                self.end_headers()
-                return
-            body = json.dumps([{"day": "2016-01-01", "clicks": 1}]).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+def origin(seen: Seen, redirect_to: list[str]) -> Callable[[str, dict[str, str]],
+                                                           servers.Answer]:
+    """An origin that notes each request; /start redirects (302) where `redirect_to` says."""
 
-        def log_message(self, *_: Any) -> None:
-            pass
+    def answer(path: str, headers: dict[str, str]) -> servers.Answer:
+        seen.append((path, headers))
+        if redirect_to and path.startswith("/start"):
+            return 302, {"Location": redirect_to[0]}, b""
+        return 200, {"Content-Type": "application/json"}, json.dumps(
+            [{"day": "2016-01-01", "clicks": 1}]).encode()
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    return answer
 
 
 @pytest.fixture
 def two_origins() -> Iterator[tuple[str, Seen, str, Seen, list[str]]]:
     first_seen, other_seen, redirect = Seen(), Seen(), []
-    first = serve(first_seen, redirect)
-    other = serve(other_seen, [])
-    first_url, other_url = next(first), next(other)
-    yield first_url, first_seen, other_url, other_seen, redirect
-    for server in (first, other):
-        next(server, None)
+    with servers.http_server(origin(first_seen, redirect)) as first, \
+            servers.http_server(origin(other_seen, [])) as other:
+        yield first, first_seen, other, other_seen, redirect
 
 
 @pytest.mark.parametrize("auth", [
