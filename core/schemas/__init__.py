@@ -1,0 +1,90 @@
+"""Pydantic models of the public contract (Improvado's extract field names), for API and UI.
+
+Callers use `from core import schemas` and `schemas.ExtractOut`; the models live in parts:
+common (ids, titles, pages, validation errors), extracts (extracts, schedules, runs),
+catalog (datasources, connections, templates, data tables) and access (keys, users, the
+audit log)."""
+
+from core.schemas.access import (
+    Actor,
+    ApiKeyOut,
+    AuditEventOut,
+    NewApiKey,
+    TokenOut,
+    UserOut,
+)
+from core.schemas.catalog import (
+    AccountOut,
+    CheckResult,
+    ConnectionCreate,
+    ConnectionDeleted,
+    ConnectionOut,
+    ConnectionPatch,
+    DatasourceOut,
+    DataTableOut,
+    FieldOut,
+    FieldTypeChange,
+    RefreshOut,
+    TemplateChange,
+    TemplateOut,
+)
+from core.schemas.common import (
+    ADDITIONAL_PARAMS_BYTES,
+    TITLE_CHARACTERS,
+    AdditionalParams,
+    DbId,
+    Page,
+    Title,
+    parse,
+    validation_problems,
+)
+from core.schemas.extracts import (
+    ExtractCreate,
+    ExtractOut,
+    ExtractPatch,
+    ExtractUpdate,
+    FilterIn,
+    RunOut,
+    ScheduleIn,
+    ScheduleOut,
+    TemplateSettingsIn,
+)
+
+__all__ = [
+    "ADDITIONAL_PARAMS_BYTES",
+    "TITLE_CHARACTERS",
+    "AccountOut",
+    "Actor",
+    "AdditionalParams",
+    "ApiKeyOut",
+    "AuditEventOut",
+    "CheckResult",
+    "ConnectionCreate",
+    "ConnectionDeleted",
+    "ConnectionOut",
+    "ConnectionPatch",
+    "DataTableOut",
+    "DatasourceOut",
+    "DbId",
+    "ExtractCreate",
+    "ExtractOut",
+    "ExtractPatch",
+    "ExtractUpdate",
+    "FieldOut",
+    "FieldTypeChange",
+    "FilterIn",
+    "NewApiKey",
+    "Page",
+    "RefreshOut",
+    "RunOut",
+    "ScheduleIn",
+    "ScheduleOut",
+    "TemplateChange",
+    "TemplateOut",
+    "TemplateSettingsIn",
+    "Title",
+    "TokenOut",
+    "UserOut",
+    "parse",
+    "validation_problems",
+]
