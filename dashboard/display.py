@@ -240,7 +240,7 @@ def queued_notice(runs: list[schemas.RunOut]) -> str:
 
 
 def plain(value: object) -> str:
-    """A value as a person reads it in a table cell: '' for nothing, never 'None'."""
+    """A value as a person reads it in a table cell: '(none)' for nothing, never 'None'."""
     if value is None or value == "" or value == [] or value == {}:
         return "(none)"
     if isinstance(value, bool):

@@ -16,6 +16,7 @@ from typing import Any
 
 from core import filters
 from core.connectors.base import FIELD_TYPES, FetchRequest, FieldSpec, FieldType, Filter
+from core.errors import Problem
 
 DERIVED_DATE_SUFFIX = "__date"
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -34,6 +35,15 @@ def column_types(text: str) -> dict[str, str]:
                              f"{', '.join(FIELD_TYPES)}")
         out[name] = type_
     return out
+
+
+def column_types_problems(config: Mapping[str, Any]) -> list[Problem]:
+    """The problem with a connection's `column_types` setting, if it has one."""
+    try:
+        column_types(str(config.get("column_types") or ""))
+    except ValueError as exc:
+        return [Problem("config.column_types", str(exc))]
+    return []
 
 
 def type_of_values(values: Iterable[Any]) -> FieldType:

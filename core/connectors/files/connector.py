@@ -64,10 +64,7 @@ class Files:
         if config.get("accounts") == "column" and not config.get("account_column"):
             problems.append(Problem("config.account_column",
                                     "is required when accounts is column"))
-        try:
-            shaping.column_types(str(config.get("column_types") or ""))
-        except ValueError as exc:
-            problems.append(Problem("config.column_types", str(exc)))
+        problems += shaping.column_types_problems(config)
         return problems
 
     # -- protocol ----------------------------------------------------------------------------

@@ -152,10 +152,7 @@ class HttpJson:
         except ValueError:
             problems.append(Problem("config.date_format", "must be a strftime format with the "
                                     "day in it, e.g. %Y-%m-%d"))
-        try:
-            shaping.column_types(str(config.get("column_types") or ""))
-        except ValueError as exc:
-            problems.append(Problem("config.column_types", str(exc)))
+        problems += shaping.column_types_problems(config)
         problems += _sample_window_problems(config)
         return problems
 
