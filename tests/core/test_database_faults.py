@@ -34,7 +34,9 @@ from tests.conftest import (
     make_extract,
     make_settings,
 )
-from tests.core.test_worker_process import ROOT, wait_for
+from tests.core.test_worker_process import wait_for
+from tests.servers import ROOT
+from tests.workers import worker_env
 
 DAY = date(2026, 11, 20)
 
@@ -126,9 +128,7 @@ class WorkerProcess:
 @pytest.mark.slow
 def test_first_runs_creating_their_tables_at_once_in_two_worker_processes_all_succeed(
         db: Database, session: Session) -> None:
-    env = {**os.environ, "EXTRACTS_VAR_DIR": str(db.settings.var_dir),
-           "EXTRACTS_SECRET_KEY": db.settings.secret_key, "PYTHONPATH": str(ROOT),
-           "PYTHONUNBUFFERED": "1", "EXTRACTS_MAX_WORKERS": "20"}
+    env = worker_env(db, EXTRACTS_MAX_WORKERS="20")
     workers = [WorkerProcess(env) for _ in range(2)]
     try:
         # Both are up before the runs are queued: they race for them from the start.

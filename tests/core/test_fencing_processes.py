@@ -3,15 +3,12 @@ paused (SIGSTOP) mid-load never commits a run it lost; the window holds each row
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, inspect, select, text, update
@@ -22,11 +19,11 @@ from core.clock import utcnow
 from core.db import Database
 from core.models import Run
 from core.worker import recovery
+from tests import workers
 from tests.conftest import make_extract
 from tests.core.test_worker_process import run_status, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.both_databases]
-ROOT = Path(__file__).resolve().parents[2]
 GRACE = 0  # EXTRACTS_SHUTDOWN_GRACE of the workers here: none, so the big run outlasts it
 # on any machine
 BOUND = GRACE + 10  # README, "Processes": a worker exits within SHUTDOWN_GRACE + 10 s
@@ -36,27 +33,8 @@ DAYS, ROWS_PER_DAY = 5, 150_000  # a load of several seconds
 @pytest.fixture
 def spawn(db: Database) -> Iterator[Callable[[], subprocess.Popen[str]]]:
     """Start worker processes on the test's databases; kill any still running at the end."""
-    started: list[subprocess.Popen[str]] = []
-    env = {**os.environ, "EXTRACTS_VAR_DIR": str(db.settings.var_dir),
-           "EXTRACTS_DATABASE_URL": db.settings.database_url,
-           "EXTRACTS_WAREHOUSE_URL": db.settings.warehouse_url,
-           "EXTRACTS_SECRET_KEY": db.settings.secret_key,
-           "EXTRACTS_SHUTDOWN_GRACE": str(GRACE), "PYTHONPATH": str(ROOT),
-           "PYTHONUNBUFFERED": "1"}
-
-    def start() -> subprocess.Popen[str]:
-        process = subprocess.Popen([sys.executable, "-m", "core.worker"], cwd=ROOT, env=env,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True)
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.send_signal(signal.SIGCONT)
-            process.kill()
-        process.communicate(timeout=10)
+    with workers.spawner(workers.worker_env(db, EXTRACTS_SHUTDOWN_GRACE=str(GRACE))) as start:
+        yield start
 
 
 def big_queued_run(session: Session) -> tuple[int, int, str]:

@@ -3,12 +3,9 @@ transaction is open): the old rows stay until a new load commits, then each row 
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text, update
@@ -25,9 +22,9 @@ from tests.core.test_fencing_processes import (
     window_rows,
 )
 from tests.core.test_worker_process import run_status, wait_for
+from tests.workers import start, stop_all, worker_env
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -35,22 +32,11 @@ def workers(pg_db: Database) -> Iterator[list[subprocess.Popen[str]]]:
     """Worker processes started by the test on its PostgreSQL databases; killed at the end."""
     started: list[subprocess.Popen[str]] = []
     yield started
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.communicate(timeout=10)
+    stop_all(started)
 
 
 def start_worker(db: Database, started: list[subprocess.Popen[str]]) -> subprocess.Popen[str]:
-    env = {**os.environ, "EXTRACTS_VAR_DIR": str(db.settings.var_dir),
-           "EXTRACTS_DATABASE_URL": db.settings.database_url,
-           "EXTRACTS_WAREHOUSE_URL": db.settings.warehouse_url,
-           "EXTRACTS_SECRET_KEY": db.settings.secret_key, "PYTHONPATH": str(ROOT),
-           "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "core.worker"], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    started.append(process)
-    return process
+    return start(worker_env(db), started)
 
 
 def copying(db: Database) -> bool:

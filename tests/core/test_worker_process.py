@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import itertools
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,32 +19,17 @@ from core import schemas, service
 from core.clock import utcnow
 from core.db import Database
 from core.models import Run
+from tests import workers
 from tests.conftest import make_extract
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def spawn(db: Database) -> Iterator[Callable[[], subprocess.Popen[str]]]:
     """Start worker processes on the test's database; kill any still running at the end."""
-    started: list[subprocess.Popen[str]] = []
-    env = {**os.environ, "EXTRACTS_VAR_DIR": str(db.settings.var_dir),
-           "EXTRACTS_SECRET_KEY": db.settings.secret_key, "PYTHONPATH": str(ROOT),
-           "PYTHONUNBUFFERED": "1"}
-
-    def start() -> subprocess.Popen[str]:
-        process = subprocess.Popen([sys.executable, "-m", "core.worker"], cwd=ROOT, env=env,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True)
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.communicate(timeout=10)
+    with workers.spawner(workers.worker_env(db)) as start:
+        yield start
 
 
 def wait_for(what: Callable[[], Any], timeout: float = 30.0, every: float = 0.02) -> Any:
