@@ -20,7 +20,6 @@ from core.services.audit_log import list_audit_events
 from core.services.catalog import (
     connection_datasources,
     create_connection,
-    data_table_csv,
     get_connection,
     get_data_table,
     get_template,
@@ -120,7 +119,6 @@ __all__ = [
     "daily_durations",
     "daily_rows_by_table",
     "daily_runs",
-    "data_table_csv",
     "day_timeline",
     "default_query",
     "delete_connection",

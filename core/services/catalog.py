@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from datetime import datetime
 from typing import Any
 
@@ -276,20 +275,6 @@ def preview_rows(*, session: Session, data_table_id: int | None = None,
     order_by = table.template.date_field or "__insert_date"
     return database_of(session).warehouse.read_rows(
         table.table_name, extract_id=extract_id, order_by=order_by, limit=limit, offset=offset)
-
-
-def data_table_csv(*, session: Session, data_table_id: int, chunk_rows: int = 50_000) -> str:
-    """A whole data table as CSV text (with a header), read in chunks from one query."""
-    table = load(session, DataTable, data_table_id, "data table")
-    warehouse = database_of(session).warehouse
-    out = io.StringIO()
-    header = True
-    for chunk in warehouse.iter_rows(table.table_name, chunk_rows=chunk_rows):
-        chunk.to_csv(out, header=header, index=False)
-        header = False
-    if header:  # no rows: the header alone
-        out.write(",".join(warehouse.columns(table.table_name)) + "\n")
-    return out.getvalue()
 
 
 def seed_demo(*, session: Session, now: datetime | None = None) -> None:
