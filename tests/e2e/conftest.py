@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests import needs, servers
+from tests.e2e.ui import watch_server
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -134,6 +135,7 @@ def page(request: pytest.FixtureRequest, app_server: str) -> Iterator[object]:
                                       timezone_id="UTC", locale="en-US")
         pg = context.new_page()
         pg.set_default_timeout(60_000)
+        watch_server(pg)
         yield pg
         outcome = getattr(request.node, "rep_call", None)
         if outcome is not None and outcome.failed:
