@@ -96,8 +96,8 @@ def _per_day(run: Run) -> float:
 
 def _flagged(session: Session, query: HistoryQuery) -> list[dict[str, Any]]:
     frame = history.volume_anomalies(session=session, query=query)
-    return [{"run_id": r.run_id, "rows": r.rows, "median": round(r.median_rows_per_day, 9),
-             "ratio": round(r.ratio, 9), "direction": r.direction, "day": r.day}
+    return [{"run_id": r.run_id, "rows": r.rows, "median": round(float(r.median_rows_per_day), 9),
+             "ratio": round(float(r.ratio), 9), "direction": r.direction, "day": r.day}
             for r in frame.itertuples()]
 
 

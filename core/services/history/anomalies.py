@@ -86,7 +86,7 @@ def _flag(sequence: Sequence[Any], first: int) -> list[dict[str, Any]]:
 
 
 def _in_range(session: Session, query: HistoryQuery, columns: tuple[Any, ...]
-              ) -> list[Any]:
+              ) -> Sequence[Any]:
     """The range's succeeded runs (rows of `columns`), by extract and finish time.
 
     Read from ix_runs_extract_finished alone (the table's rows are wide: the log), one seek per
