@@ -36,9 +36,16 @@ def get_backend(request: Request) -> Backend:
     return backend
 
 
-def get_session(backend: Annotated[Backend, Depends(get_backend)]) -> Iterator[Session]:
-    """One session per request: committed when the route returns, rolled back if it raises."""
-    with backend.database().session() as session:
+# Requests that only read: their session takes no write lock, and the database refuses a
+# write in it (core.db.read_only_engine).
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_session(request: Request, backend: Annotated[Backend, Depends(get_backend)]
+                ) -> Iterator[Session]:
+    """One session per request: committed when the route returns, rolled back if it raises;
+    a read-only one for GET, HEAD and OPTIONS."""
+    with backend.database().session(read_only=request.method in READ_METHODS) as session:
         yield session
 
 
@@ -79,7 +86,7 @@ ADMIN_PATHS = ("/v3/connections", "/v3/users")
 
 def role_needed(method: str, route: Any) -> Role:
     """Reading needs a viewer; changing an extract or run an editor; a connection an admin."""
-    if method in ("GET", "HEAD", "OPTIONS"):
+    if method in READ_METHODS:
         return Role.VIEWER
     path = str(getattr(route, "path", ""))
     return Role.ADMIN if path.startswith(ADMIN_PATHS) else Role.EDITOR

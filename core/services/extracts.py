@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from core import errors, filters, schedules, schemas
 from core.clock import utcnow
@@ -239,10 +239,18 @@ def _check_accounts(session: Session, ids: list[int], template: Template,
     return accounts
 
 
+# An extract's account, template, data table and schedules, read in the extract's statement.
+WITH_RELATIONS = (joinedload(Extract.account), joinedload(Extract.template),
+                  joinedload(Extract.data_table), joinedload(Extract.schedules))
+
+
 def get_extract(*, session: Session, extract_id: int, now: datetime | None = None
                 ) -> schemas.ExtractOut:
     """One extract as the API shows it (its next run as seen at `now`)."""
-    return extract_out(load(session, Extract, extract_id, "extract"), now or utcnow())
+    extract = session.get(Extract, extract_id, options=WITH_RELATIONS)
+    if extract is None:
+        raise errors.NotFound(f"extract {extract_id} does not exist")
+    return extract_out(extract, now or utcnow())
 
 
 def list_extracts(*, session: Session, connection_id: int | None = None,

@@ -1,0 +1,64 @@
+"""Sessions that only read (the API's GET requests): the database refuses any write in them,
+and on SQLite they never take or wait for the write lock."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from core.db import Database, open_database
+from core.models import Extract
+from tests.conftest import NOW, make_extract, make_settings
+
+
+def _title(db: Database, extract_id: int) -> str:
+    with db.session() as session:
+        return session.get_one(Extract, extract_id).title
+
+
+@pytest.mark.both_databases
+def test_a_read_only_session_refuses_writes(db: Database, session: Session) -> None:
+    extract = make_extract(session)
+    extract_id = extract.id
+    session.commit()
+
+    with pytest.raises(sa.exc.DBAPIError, match="(?i)read.?only"):
+        with db.session(read_only=True) as reader:
+            reader.get_one(Extract, extract_id).title = "changed by a reader"
+    with pytest.raises(sa.exc.DBAPIError, match="(?i)read.?only"):
+        with db.session(read_only=True) as reader:
+            reader.execute(sa.delete(Extract))
+    assert _title(db, extract_id) == extract.title
+
+    # The pooled connection a reader used writes again in a session that may write.
+    with db.session() as writer:
+        writer.get_one(Extract, extract_id).title = "changed by a writer"
+    assert _title(db, extract_id) == "changed by a writer"
+    with db.session(read_only=True) as reader:
+        assert reader.get_one(Extract, extract_id).title == "changed by a writer"
+
+
+def test_a_read_only_session_reads_while_another_process_holds_the_write_lock(
+        tmp_path: Path) -> None:
+    db = open_database(make_settings(tmp_path, busy_timeout=1), seed=True)
+    try:
+        with db.session() as session:
+            extract = make_extract(session)
+        holder = sqlite3.connect(tmp_path / "var" / "extracts.db", isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            with db.session(read_only=True) as reader:
+                assert reader.get_one(Extract, extract.id).title == extract.title
+            # A session that may write waits for the lock and gives up at the busy timeout.
+            with pytest.raises(sa.exc.OperationalError, match="database is locked"):
+                with db.session(now=NOW) as writer:
+                    writer.get_one(Extract, extract.id)
+        finally:
+            holder.rollback()
+            holder.close()
+    finally:
+        db.dispose()
