@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -31,7 +34,10 @@ class Backend:
         return self.db
 
 
-def get_backend(request: Request) -> Backend:
+# The dependencies that do no I/O are coroutines: FastAPI runs a plain function in its
+# thread pool, and each hop there costs more than these take.
+
+async def get_backend(request: Request) -> Backend:
     backend: Backend = request.app.state.backend
     return backend
 
@@ -41,15 +47,35 @@ def get_backend(request: Request) -> Backend:
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_session(request: Request, backend: Annotated[Backend, Depends(get_backend)]
-                ) -> Iterator[Session]:
+async def get_session(request: Request, backend: Annotated[Backend, Depends(get_backend)]
+                      ) -> AsyncIterator[Session]:
     """One session per request: committed when the route returns, rolled back if it raises;
     a read-only one for GET, HEAD and OPTIONS."""
-    with backend.database().session(read_only=request.method in READ_METHODS) as session:
+    read_only = request.method in READ_METHODS
+    opened = backend.database().session(read_only=read_only)
+    # Opening does no I/O (the first statement takes a connection, in the route's thread).
+    session = opened.__enter__()
+    try:
         yield session
+    except BaseException as exc:
+        await _close(opened, exc, read_only)
+        raise
+    await _close(opened, None, read_only)
 
 
-def get_now(backend: Annotated[Backend, Depends(get_backend)]) -> datetime:
+async def _close(opened: AbstractContextManager[Session], exc: BaseException | None,
+                 read_only: bool) -> None:
+    """Commit (or roll back) and close: a read's COMMIT ends a read transaction, so it runs
+    here; a write's COMMIT may wait for the disk or a lock, so it runs in the thread pool."""
+    finish = partial(opened.__exit__, type(exc) if exc else None, exc,
+                     exc.__traceback__ if exc else None)
+    if read_only:
+        finish()
+    else:
+        await run_in_threadpool(finish)
+
+
+async def get_now(backend: Annotated[Backend, Depends(get_backend)]) -> datetime:
     return backend.clock()
 
 
