@@ -42,3 +42,18 @@ def test_reading_an_extract_does_not_wait_for_a_writer(client: TestClient, db: D
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(AuditEvent)) == logged
 
+
+
+def test_an_extract_reads_the_same_alone_as_in_the_list(client: TestClient) -> None:
+    created = client.post("/api/v3/extracts", json=extract_body(accounts=[2, 3], schedules=[
+        {"frequency": "weekly", "weekday": "mon", "hour": 7, "timezone": "Europe/Berlin"},
+        {"frequency": "hourly", "every_hours": 6, "minute": 5}]))
+    assert created.status_code == 201, created.text
+
+    listed = client.get("/api/v3/extracts").json()["results"]
+    alone = [client.get(f"/api/v3/extracts/{e['id']}") for e in created.json()]
+
+    assert [a.status_code for a in alone] == [200, 200]
+    assert all(a.headers["content-type"] == "application/json" for a in alone)
+    assert [a.json() for a in alone] == [e for e in listed if e["id"] in
+                                         {c["id"] for c in created.json()}]
