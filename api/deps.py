@@ -58,18 +58,18 @@ async def get_session(request: Request, backend: Annotated[Backend, Depends(get_
     try:
         yield session
     except BaseException as exc:
-        await _close(opened, exc, read_only)
+        await _close(opened, exc, read_only and not service.writes_after(session))
         raise
-    await _close(opened, None, read_only)
+    await _close(opened, None, read_only and not service.writes_after(session))
 
 
 async def _close(opened: AbstractContextManager[Session], exc: BaseException | None,
-                 read_only: bool) -> None:
+                 only_reads: bool) -> None:
     """Commit (or roll back) and close: a read's COMMIT ends a read transaction, so it runs
     here; a write's COMMIT may wait for the disk or a lock, so it runs in the thread pool."""
     finish = partial(opened.__exit__, type(exc) if exc else None, exc,
                      exc.__traceback__ if exc else None)
-    if read_only:
+    if only_reads:
         finish()
     else:
         await run_in_threadpool(finish)

@@ -6,7 +6,7 @@ import logging
 import os
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 READ_ONLY = "extracts_read_only"  # execution option and session.info key: only reads
+WRITES_AFTER = "extracts_writes_after"  # session.info key: see write_after
 
 
 def make_engine(url: str, *, immediate: bool = False, busy_timeout: float = 30.0,
@@ -152,7 +153,8 @@ class Database:
                 read_only: bool = False) -> Iterator[Session]:
         """A session that commits on success and rolls back on error. With `actor`, its
         changes are checked against the actor's role and logged as theirs (core.audit).
-        A `read_only` one takes no write lock, and the database refuses any write in it."""
+        A `read_only` one takes no write lock, and the database refuses any write in it;
+        what `write_after` gave it is written once it has closed, if it succeeded."""
         with (self.sessions(bind=self.reader) if read_only else self.sessions()) as session:
             session.info[READ_ONLY] = read_only
             audit.act_as(session, actor, now)
@@ -162,6 +164,13 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+        writes = session.info.pop(WRITES_AFTER, [])
+        if writes:
+            # After the read's connection went back to the pool: a reader never holds one
+            # connection while it waits for another.
+            with self.session() as writer:
+                for write in writes:
+                    write(writer)
 
     def release_space(self) -> None:
         """Truncate the write-ahead logs of the warehouse and the metadata database, so
@@ -265,6 +274,17 @@ def release_wal(engine: Engine) -> None:
 def is_read_only(session: Session) -> bool:
     """Whether `session` was opened to read only (Database.session(read_only=True))."""
     return bool(session.info.get(READ_ONLY, False))
+
+
+def write_after(session: Session, write: Callable[[Session], Any]) -> None:
+    """Have `write` done, in a session of its own, once the read-only `session` has closed
+    (a small bookkeeping write of a request that otherwise only reads)."""
+    session.info.setdefault(WRITES_AFTER, []).append(write)
+
+
+def writes_after(session: Session) -> bool:
+    """Whether closing `session` will write (see write_after)."""
+    return bool(session.info.get(WRITES_AFTER))
 
 
 def database_of(session: Session) -> Database:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from core import audit, errors, schemas
 from core.clock import utcnow
-from core.db import database_of, is_read_only
+from core.db import is_read_only, write_after
 from core.models import ApiKey, ApiToken, User
 from core.vocabulary import ActorKind, Role
 
@@ -176,10 +176,10 @@ def authenticate(*, session: Session, bearer: str, now: datetime | None = None
 
 def _record_use(session: Session, key_id: int, now: datetime) -> None:
     """Set a key's last_used_at: in `session`, or, if it only reads, in a short write
-    transaction of its own (at most once a minute per key)."""
+    transaction of its own after it (at most once a minute per key)."""
     stamp = update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now)
-    if not is_read_only(session):
+    if is_read_only(session):
+        write_after(session, lambda writer: writer.execute(
+            stamp, execution_options={"synchronize_session": False}))
+    else:
         session.execute(stamp, execution_options={"synchronize_session": False})
-        return
-    with database_of(session).session() as writer:
-        writer.execute(stamp, execution_options={"synchronize_session": False})

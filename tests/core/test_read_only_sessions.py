@@ -4,13 +4,15 @@ and on SQLite they never take or wait for the write lock."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from core.db import Database, open_database
+from core import errors
+from core.db import Database, is_read_only, open_database, write_after
 from core.models import Extract
 from tests.conftest import NOW, make_extract, make_settings
 
@@ -62,3 +64,27 @@ def test_a_read_only_session_reads_while_another_process_holds_the_write_lock(
             holder.close()
     finally:
         db.dispose()
+
+
+@pytest.mark.both_databases
+def test_a_write_after_a_read_is_made_once_the_read_closed_and_only_if_it_succeeded(
+        db: Database, session: Session) -> None:
+    extract = make_extract(session)
+    session.commit()
+
+    def rename(title: str) -> Callable[[Session], None]:
+        def write(writer: Session) -> None:
+            assert not is_read_only(writer)
+            writer.get_one(Extract, extract.id).title = title
+        return write
+
+    with db.session(read_only=True) as reader:
+        reader.get_one(Extract, extract.id)
+        write_after(reader, rename("renamed after a read"))
+        assert _title(db, extract.id) == extract.title  # not while the read is open
+    assert _title(db, extract.id) == "renamed after a read"
+
+    with pytest.raises(errors.NotFound), db.session(read_only=True) as reader:
+        write_after(reader, rename("renamed after a failed read"))
+        raise errors.NotFound("the read failed")
+    assert _title(db, extract.id) == "renamed after a read"
