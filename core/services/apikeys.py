@@ -159,7 +159,9 @@ def authenticate(*, session: Session, bearer: str, now: datetime | None = None
     now = now or utcnow()
     digest = _hash(bearer)
     is_token = bearer.startswith(TOKEN_PREFIX)
-    row = session.execute(_BY_TOKEN if is_token else _BY_SECRET, {"digest": digest}).one_or_none()
+    # On the Core connection: one row of plain values, no ORM layer around the statement.
+    row = session.connection().execute(_BY_TOKEN if is_token else _BY_SECRET,
+                                       {"digest": digest}).one_or_none()
     if row is None:
         raise errors.Unauthorized("unknown bearer token; get one from POST /api/v3/token"
                                   if is_token else "unknown bearer token")

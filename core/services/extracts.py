@@ -263,7 +263,7 @@ def get_extract(*, session: Session, extract_id: int, now: datetime | None = Non
     """One extract as the API shows it (its next run as seen at `now`)."""
     # Read as plain rows in one statement: the ORM's loading of an extract and its four
     # relations cost more than the rest of a GET request.
-    rows = session.execute(_ONE_EXTRACT, {"extract_id": extract_id}).all()
+    rows = session.connection().execute(_ONE_EXTRACT, {"extract_id": extract_id}).all()
     if not rows:
         raise errors.NotFound(f"extract {extract_id} does not exist")
     first = rows[0]._mapping
