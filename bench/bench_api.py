@@ -250,7 +250,8 @@ def section(results: list[Measurement], requests: int, concurrency: int, rounds:
 
 What it shows: what a request to the REST API costs on a real server, next to a bare FastAPI
 endpoint of the same shape served the same way, for the two calls scripts make most: reading
-an extract and queueing a run.
+an extract and queueing a run. Target (issue 18): reading an extract at 0.3x or more of the
+bare endpoint's throughput.
 
 Command:
 
