@@ -97,18 +97,20 @@ def _in_range(session: Session, query: HistoryQuery, columns: tuple[Any, ...]
     anyhow = run_filters(replace(query, status=None))
     succeeded = Run.status == RunStatus.SUCCEEDED
     in_scope = Run.extract_id.in_(select(Extract.id).where(*extract_scope(query)))
-    # On the Core connection: tens of thousands of plain tuples, without the ORM's row loading.
+    # On the Core connection (no ORM row loading), kept as plain tuples: tens of thousands of
+    # rows that the garbage collector would otherwise walk again and again.
     connection = session.connection()
-    found = connection.execute(
+    found = [tuple(row) for row in connection.execute(
         select(*columns).where(in_scope, Run.finished_at >= start, succeeded, *anyhow)
-        .order_by(Run.extract_id, Run.finished_at, Run.id)).all()
+        .order_by(Run.extract_id, Run.finished_at, Run.id))]
     # Counted with a FILTER, not in the WHERE: an equality on the status would lead SQLite,
     # without ANALYZE's statistics, to ix_runs_queue and every succeeded run's row.
     expected = connection.scalar(select(func.count().filter(succeeded)).where(*anyhow))
     if expected == len(found):
         return found
-    return connection.execute(select(*columns).where(succeeded, *anyhow)
-                              .order_by(Run.extract_id, Run.finished_at, Run.id)).all()
+    return [tuple(row) for row in connection.execute(
+        select(*columns).where(succeeded, *anyhow)
+        .order_by(Run.extract_id, Run.finished_at, Run.id))]
 
 
 def _before(session: Session, query: HistoryQuery, columns: tuple[Any, ...],
@@ -142,7 +144,7 @@ def _before(session: Session, query: HistoryQuery, columns: tuple[Any, ...],
             .where(Run.status == RunStatus.SUCCEEDED, Run.queued_at < start,
                    Run.finished_at >= cutoffs.c.since, *trigger)
             .order_by(Run.extract_id, Run.finished_at, Run.id)):
-        before[row[1]].append(row)
+        before[row[1]].append(tuple(row))
     return {extract_id: runs[-TRAILING_RUNS:] for extract_id, runs in before.items()}
 
 
