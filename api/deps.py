@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -31,18 +34,48 @@ class Backend:
         return self.db
 
 
-def get_backend(request: Request) -> Backend:
+# The dependencies that do no I/O are coroutines: FastAPI runs a plain function in its
+# thread pool, and each hop there costs more than these take.
+
+async def get_backend(request: Request) -> Backend:
     backend: Backend = request.app.state.backend
     return backend
 
 
-def get_session(backend: Annotated[Backend, Depends(get_backend)]) -> Iterator[Session]:
-    """One session per request: committed when the route returns, rolled back if it raises."""
-    with backend.database().session() as session:
+# Requests that only read: their session takes no write lock, and the database refuses a
+# write in it (core.db.read_only_engine).
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def get_session(request: Request, backend: Annotated[Backend, Depends(get_backend)]
+                      ) -> AsyncIterator[Session]:
+    """One session per request: committed when the route returns, rolled back if it raises;
+    a read-only one for GET, HEAD and OPTIONS."""
+    read_only = request.method in READ_METHODS
+    opened = backend.database().session(read_only=read_only)
+    # Opening does no I/O (the first statement takes a connection, in the route's thread).
+    session = opened.__enter__()
+    try:
         yield session
+    except BaseException as exc:
+        await _close(opened, exc, read_only and not service.writes_after(session))
+        raise
+    await _close(opened, None, read_only and not service.writes_after(session))
 
 
-def get_now(backend: Annotated[Backend, Depends(get_backend)]) -> datetime:
+async def _close(opened: AbstractContextManager[Session], exc: BaseException | None,
+                 only_reads: bool) -> None:
+    """Commit (or roll back) and close: a read's COMMIT ends a read transaction, so it runs
+    here; a write's COMMIT may wait for the disk or a lock, so it runs in the thread pool."""
+    finish = partial(opened.__exit__, type(exc) if exc else None, exc,
+                     exc.__traceback__ if exc else None)
+    if only_reads:
+        finish()
+    else:
+        await run_in_threadpool(finish)
+
+
+async def get_now(backend: Annotated[Backend, Depends(get_backend)]) -> datetime:
     return backend.clock()
 
 
@@ -79,7 +112,7 @@ ADMIN_PATHS = ("/v3/connections", "/v3/users")
 
 def role_needed(method: str, route: Any) -> Role:
     """Reading needs a viewer; changing an extract or run an editor; a connection an admin."""
-    if method in ("GET", "HEAD", "OPTIONS"):
+    if method in READ_METHODS:
         return Role.VIEWER
     path = str(getattr(route, "path", ""))
     return Role.ADMIN if path.startswith(ADMIN_PATHS) else Role.EDITOR

@@ -6,10 +6,11 @@ import logging
 import os
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ from core.warehouse import WRITE_LOCK, Warehouse
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+READ_ONLY = "extracts_read_only"  # execution option and session.info key: only reads
+WRITES_AFTER = "extracts_writes_after"  # session.info key: see write_after
 
 
 def make_engine(url: str, *, immediate: bool = False, busy_timeout: float = 30.0,
@@ -40,7 +43,9 @@ def make_engine(url: str, *, immediate: bool = False, busy_timeout: float = 30.0
     With `immediate`, every SQLite transaction starts with BEGIN IMMEDIATE: it takes the
     write lock up front, so two processes claiming runs wait for each other instead of
     failing on a stale snapshot. Without it, only the connections given the execution
-    option `WRITE_LOCK` (the warehouse's schema changes) begin that way.
+    option `WRITE_LOCK` (the warehouse's schema changes) begin that way. Connections given
+    `READ_ONLY` (see `read_only_engine`) begin a plain BEGIN with `PRAGMA query_only` on: they
+    never wait for the write lock, and any write in them fails.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "duckdb":
@@ -76,12 +81,29 @@ def make_engine(url: str, *, immediate: bool = False, busy_timeout: float = 30.0
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
+        options = conn.get_execution_options()
+        read_only = options.get(READ_ONLY, False)
+        # The pragma stays with the pooled connection: set it only when this use differs.
+        pooled = conn.connection.info
+        if pooled.get(READ_ONLY, False) != read_only:
+            conn.exec_driver_sql(f"PRAGMA query_only={'ON' if read_only else 'OFF'}")
+            pooled[READ_ONLY] = read_only
         # A deferred transaction that reads, then writes, fails at once ("database is
         # locked") if another connection wrote meanwhile: the busy timeout cannot help it.
-        write_lock = immediate or conn.get_execution_options().get(WRITE_LOCK, False)
+        # One that only reads never writes, and in WAL mode never waits for a writer.
+        write_lock = not read_only and (immediate or options.get(WRITE_LOCK, False))
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write_lock else "BEGIN")
 
     return engine
+
+
+def read_only_engine(engine: Engine) -> Engine:
+    """`engine` for transactions that only read: on SQLite a plain BEGIN with
+    `PRAGMA query_only` (no write lock taken or waited for), on PostgreSQL a READ ONLY
+    transaction. A write in one fails in the database, whatever the code above it does."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(postgresql_readonly=True)
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 def _duckdb_engine(url: str) -> Engine:
@@ -121,12 +143,20 @@ class Database:
     cipher: Cipher
     sessions: sessionmaker[Session]
 
+    @cached_property
+    def reader(self) -> Engine:
+        """The metadata engine for sessions that only read (see read_only_engine)."""
+        return read_only_engine(self.engine)
+
     @contextmanager
-    def session(self, actor: Actor | None = None, now: datetime | None = None
-                ) -> Iterator[Session]:
+    def session(self, actor: Actor | None = None, now: datetime | None = None, *,
+                read_only: bool = False) -> Iterator[Session]:
         """A session that commits on success and rolls back on error. With `actor`, its
-        changes are checked against the actor's role and logged as theirs (core.audit)."""
-        with self.sessions() as session:
+        changes are checked against the actor's role and logged as theirs (core.audit).
+        A `read_only` one takes no write lock, and the database refuses any write in it;
+        what `write_after` gave it is written once it has closed, if it succeeded."""
+        with (self.sessions(bind=self.reader) if read_only else self.sessions()) as session:
+            session.info[READ_ONLY] = read_only
             audit.act_as(session, actor, now)
             try:
                 yield session
@@ -134,6 +164,13 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+        writes = session.info.pop(WRITES_AFTER, [])
+        if writes:
+            # After the read's connection went back to the pool: a reader never holds one
+            # connection while it waits for another.
+            with self.session() as writer:
+                for write in writes:
+                    write(writer)
 
     def release_space(self) -> None:
         """Truncate the write-ahead logs of the warehouse and the metadata database, so
@@ -232,6 +269,22 @@ def release_wal(engine: Engine) -> None:
         raw: Any = conn.connection.driver_connection
         raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
     keep_reserve(engine)
+
+
+def is_read_only(session: Session) -> bool:
+    """Whether `session` was opened to read only (Database.session(read_only=True))."""
+    return bool(session.info.get(READ_ONLY, False))
+
+
+def write_after(session: Session, write: Callable[[Session], Any]) -> None:
+    """Have `write` done, in a session of its own, once the read-only `session` has closed
+    (a small bookkeeping write of a request that otherwise only reads)."""
+    session.info.setdefault(WRITES_AFTER, []).append(write)
+
+
+def writes_after(session: Session) -> bool:
+    """Whether closing `session` will write (see write_after)."""
+    return bool(session.info.get(WRITES_AFTER))
 
 
 def database_of(session: Session) -> Database:

@@ -8,7 +8,7 @@ starting the embedded worker are here too, so that the dashboard needs no other 
 
 from core.audit import act_as
 from core.clock import utcnow
-from core.db import Database, open_database
+from core.db import Database, open_database, writes_after
 from core.services.apikeys import (
     authenticate,
     create_api_key,
@@ -180,4 +180,5 @@ __all__ = [
     "update_extract",
     "utcnow",
     "volume_anomalies",
+    "writes_after",
 ]

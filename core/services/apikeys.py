@@ -11,11 +11,12 @@ import hmac
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, literal, select, update
 from sqlalchemy.orm import Session
 
 from core import audit, errors, schemas
 from core.clock import utcnow
+from core.db import is_read_only, write_after
 from core.models import ApiKey, ApiToken, User
 from core.vocabulary import ActorKind, Role
 
@@ -38,12 +39,11 @@ def _key_out(key: ApiKey) -> schemas.ApiKeyOut:
                              revoked_at=key.revoked_at)
 
 
-def _acts_as(key: ApiKey) -> Role:
+def _acts_as(role: str, owner_role: str | None) -> Role:
     """A key's own role, never above its owner's (a demoted owner's keys are demoted too)."""
-    role = Role(key.role)
-    if key.user is not None and not Role(key.user.role).allows(role):
-        return Role(key.user.role)
-    return role
+    if owner_role is not None and not Role(owner_role).allows(Role(role)):
+        return Role(owner_role)
+    return Role(role)
 
 
 def _may_manage(session: Session, key: ApiKey, doing: str) -> None:
@@ -139,26 +139,49 @@ def issue_token(*, session: Session, key_id: str, secret: str, now: datetime | N
                     expires_at=expires_at)
 
 
+# What authenticate reads, in one statement built once: the key (by a token's hash or its
+# own secret's), its owner's role and the token's expiry.
+_KEY_COLUMNS = (ApiKey.id, ApiKey.key_id, ApiKey.name, ApiKey.role, ApiKey.user_id,
+                ApiKey.last_used_at, ApiKey.revoked_at, User.role)
+_BY_TOKEN = (select(*_KEY_COLUMNS, ApiToken.expires_at)
+             .join(ApiToken, ApiToken.api_key_id == ApiKey.id)
+             .outerjoin(User, User.id == ApiKey.user_id)
+             .where(ApiToken.token_hash == bindparam("digest")))
+_BY_SECRET = (select(*_KEY_COLUMNS, literal(None))
+              .outerjoin(User, User.id == ApiKey.user_id)
+              .where(ApiKey.secret_hash == bindparam("digest")))
+
+
 def authenticate(*, session: Session, bearer: str, now: datetime | None = None
                  ) -> schemas.Actor:
     """Who acts with a bearer credential (a token from issue_token or a key's secret): the
     key, with its role capped by its owner's."""
     now = now or utcnow()
     digest = _hash(bearer)
-    if bearer.startswith(TOKEN_PREFIX):
-        token = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
-        if token is None:
-            raise errors.Unauthorized("unknown bearer token; get one from POST /api/v3/token")
-        if token.expires_at <= now:
-            raise errors.Unauthorized("bearer token expired; get a new one from POST /api/v3/token")
-        key = token.api_key
+    is_token = bearer.startswith(TOKEN_PREFIX)
+    # On the Core connection: one row of plain values, no ORM layer around the statement.
+    row = session.connection().execute(_BY_TOKEN if is_token else _BY_SECRET,
+                                       {"digest": digest}).one_or_none()
+    if row is None:
+        raise errors.Unauthorized("unknown bearer token; get one from POST /api/v3/token"
+                                  if is_token else "unknown bearer token")
+    key_id, public_id, name, role, user_id, last_used_at, revoked_at, owner_role, expires_at = row
+    if is_token and expires_at <= now:
+        raise errors.Unauthorized("bearer token expired; get a new one from POST /api/v3/token")
+    if revoked_at is not None:
+        raise errors.Unauthorized(f"API key {public_id} was revoked")
+    if last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION:
+        _record_use(session, key_id, now)
+    return schemas.Actor(kind=ActorKind.API_KEY, name=f"{public_id} ({name})",
+                         role=_acts_as(role, owner_role), user_id=user_id, api_key_id=key_id)
+
+
+def _record_use(session: Session, key_id: int, now: datetime) -> None:
+    """Set a key's last_used_at: in `session`, or, if it only reads, in a short write
+    transaction of its own after it (at most once a minute per key)."""
+    stamp = update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now)
+    if is_read_only(session):
+        write_after(session, lambda writer: writer.execute(
+            stamp, execution_options={"synchronize_session": False}))
     else:
-        found = session.scalar(select(ApiKey).where(ApiKey.secret_hash == digest))
-        if found is None:
-            raise errors.Unauthorized("unknown bearer token")
-        key = found
-    if key.revoked_at is not None:
-        raise errors.Unauthorized(f"API key {key.key_id} was revoked")
-    _touch(key, now)
-    return schemas.Actor(kind=ActorKind.API_KEY, name=f"{key.key_id} ({key.name})",
-                         role=_acts_as(key), user_id=key.user_id, api_key_id=key.id)
+        session.execute(stamp, execution_options={"synchronize_session": False})

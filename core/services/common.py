@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from core import errors, schedules, schemas
 from core.connectors.base import FieldSpec, TemplateSpec
-from core.models import Base, Extract, Run, Schedule, Template
+from core.models import Base, Extract, Run, Template
 from core.vocabulary import (
     ACTIVE_RUN_STATUSES,
     FINISHED_RUN_STATUSES,
@@ -46,7 +47,7 @@ def template_spec(template: Template) -> TemplateSpec:
     )
 
 
-def schedule_dict(schedule: Schedule) -> dict[str, Any]:
+def schedule_dict(schedule: Any) -> dict[str, Any]:
     return {
         "frequency": schedule.frequency, "every_hours": schedule.every_hours,
         "minute": schedule.minute, "hour": schedule.hour, "weekday": schedule.weekday,
@@ -55,7 +56,7 @@ def schedule_dict(schedule: Schedule) -> dict[str, Any]:
     }
 
 
-def schedule_out(schedule: Schedule, now: datetime, paused: bool) -> schemas.ScheduleOut:
+def schedule_out(schedule: Any, now: datetime, paused: bool) -> schemas.ScheduleOut:
     data = schedule_dict(schedule)
     lookback = data["lookback"]
     return schemas.ScheduleOut(
@@ -64,17 +65,16 @@ def schedule_out(schedule: Schedule, now: datetime, paused: bool) -> schemas.Sch
     )
 
 
-def gone_fields(template: Template) -> list[str]:
+def gone_fields(template: Any) -> list[str]:
     """The template's fields a refresh no longer found at the source (kept while used)."""
     return [f["name"] for f in template.fields if f.get("gone")]
 
 
-def schema_changed(extract: Extract) -> str | None:
+def schema_changed(extract: Any, template: Any) -> str | None:
     """Why the source's schema no longer fits the extract, or None: what the last run found,
     else a template or selected field that a refresh found gone."""
     if extract.schema_drift:
         return extract.schema_drift
-    template = extract.template
     if template.gone_at is not None:
         return (f"schema changed: the source no longer has {template.title!r}; create the "
                 "extract on another template or delete it")
@@ -86,22 +86,31 @@ def schema_changed(extract: Extract) -> str | None:
 
 
 def extract_out(extract: Extract, now: datetime) -> schemas.ExtractOut:
-    schedule_outs = [schedule_out(s, now, extract.is_paused) for s in extract.schedules]
+    return extract_answer(extract, account_name=extract.account.name,
+                          data_table_title=extract.data_table.title, template=extract.template,
+                          schedules=extract.schedules, now=now)
+
+
+def extract_answer(extract: Any, *, account_name: str, data_table_title: str, template: Any,
+                   schedules: Sequence[Any], now: datetime) -> schemas.ExtractOut:
+    """An extract as the API shows it. `extract`, `template` and `schedules` are ORM objects
+    or anything with their columns as attributes (rows of a statement that read them)."""
+    schedule_outs = [schedule_out(s, now, extract.is_paused) for s in schedules]
     upcoming = [s.next_run_at for s in schedule_outs if s.next_run_at is not None]
     return schemas.ExtractOut(
         id=extract.id, title=extract.title, connection_id=extract.connection_id,
-        account_id=extract.account_id, account_name=extract.account.name,
+        account_id=extract.account_id, account_name=account_name,
         created_at=extract.created_at, last_sync=extract.last_sync,
         status=ExtractStatus(extract.status),
         error_text=extract.error_text, schedules_limit=extract.schedules_limit,
         sync_historical_data=extract.sync_historical_data, template_id=extract.template_id,
-        data_table_id=extract.data_table_id, data_table_title=extract.data_table.title,
+        data_table_id=extract.data_table_id, data_table_title=data_table_title,
         fields=list(extract.fields), filters=list(extract.filters),
         additional_params=dict(extract.additional_params), schedules=schedule_outs,
         next_run_at=min(upcoming) if upcoming else None,
         template_settings=dict(extract.template_options),
-        datasource_name=extract.template.datasource, template_title=extract.template.title,
-        updated_at=extract.updated_at, schema_changed=schema_changed(extract),
+        datasource_name=template.datasource, template_title=template.title,
+        updated_at=extract.updated_at, schema_changed=schema_changed(extract, template),
     )
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from core import errors, filters, schedules, schemas
@@ -17,6 +18,7 @@ from core.db import database_of
 from core.errors import Problem
 from core.models import Account, DataTable, Extract, Run, Schedule, Template
 from core.services.common import (
+    extract_answer,
     extract_out,
     field_specs,
     gone_fields,
@@ -239,10 +241,38 @@ def _check_accounts(session: Session, ids: list[int], template: Template,
     return accounts
 
 
+# get_extract's one statement, built once: the extract's columns, what its answer shows of its
+# account, data table and template, and its schedules (one row each; none: one row of nulls).
+_TEMPLATE_COLUMNS = ("datasource", "title", "gone_at", "fields")
+_SCHEDULE_COLUMNS = tuple(c.key for c in Schedule.__table__.c)
+_ONE_EXTRACT = (
+    select(*Extract.__table__.c, Account.name.label("account_name"),
+           DataTable.title.label("data_table_title"),
+           *(getattr(Template, n).label(f"template_{n}") for n in _TEMPLATE_COLUMNS),
+           *(c.label(f"schedule_{c.key}") for c in Schedule.__table__.c))
+    .join(Account, Account.id == Extract.account_id)
+    .join(DataTable, DataTable.id == Extract.data_table_id)
+    .join(Template, Template.id == Extract.template_id)
+    .outerjoin(Schedule, Schedule.extract_id == Extract.id)
+    .where(Extract.id == bindparam("extract_id"))
+    .order_by(Schedule.position))
+
+
 def get_extract(*, session: Session, extract_id: int, now: datetime | None = None
                 ) -> schemas.ExtractOut:
     """One extract as the API shows it (its next run as seen at `now`)."""
-    return extract_out(load(session, Extract, extract_id, "extract"), now or utcnow())
+    # Read as plain rows in one statement: the ORM's loading of an extract and its four
+    # relations cost more than the rest of a GET request.
+    rows = session.connection().execute(_ONE_EXTRACT, {"extract_id": extract_id}).all()
+    if not rows:
+        raise errors.NotFound(f"extract {extract_id} does not exist")
+    first = rows[0]._mapping
+    template = SimpleNamespace(**{n: first[f"template_{n}"] for n in _TEMPLATE_COLUMNS})
+    schedules = [SimpleNamespace(**{n: row._mapping[f"schedule_{n}"] for n in _SCHEDULE_COLUMNS})
+                 for row in rows if row._mapping["schedule_id"] is not None]
+    return extract_answer(rows[0], account_name=first["account_name"],
+                          data_table_title=first["data_table_title"], template=template,
+                          schedules=schedules, now=now or utcnow())
 
 
 def list_extracts(*, session: Session, connection_id: int | None = None,

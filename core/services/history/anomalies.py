@@ -6,22 +6,24 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.models import Extract, Run
 from core.services.common import load
-from core.services.history.query import HistoryQuery, run_filters
+from core.services.history.query import HistoryQuery, extract_scope, run_filters
 from core.vocabulary import RunStatus
 
 TRAILING_RUNS = 14
 MIN_TRAILING_RUNS = 3  # fewer earlier runs than this is no baseline to compare against
 LOW, HIGH = 0.5, 2.0
+EPOCH = datetime(1, 1, 1, tzinfo=UTC)  # before any run's finish
 ANOMALY_COLUMNS = ["run_id", "extract_id", "extract", "day", "queued_at", "rows", "rows_per_day",
                    "median_rows_per_day", "ratio", "direction"]
 
@@ -83,39 +85,84 @@ def _flag(sequence: Sequence[Any], first: int) -> list[dict[str, Any]]:
     return found
 
 
+def _in_range(session: Session, query: HistoryQuery, columns: tuple[Any, ...]
+              ) -> Sequence[Any]:
+    """The range's succeeded runs (rows of `columns`), by extract and finish time.
+
+    Read from ix_runs_extract_finished alone (the table's rows are wide: the log), one seek per
+    extract from the range's start: a run finishes after it was queued. Should a run break that
+    (a clock set back), the count over ix_runs_history tells, and the runs are read from the
+    table instead."""
+    start, _ = query.bounds()
+    anyhow = run_filters(replace(query, status=None))
+    succeeded = Run.status == RunStatus.SUCCEEDED
+    in_scope = Run.extract_id.in_(select(Extract.id).where(*extract_scope(query)))
+    # On the Core connection (no ORM row loading), kept as plain tuples: tens of thousands of
+    # rows that the garbage collector would otherwise walk again and again.
+    connection = session.connection()
+    found = [tuple(row) for row in connection.execute(
+        select(*columns).where(in_scope, Run.finished_at >= start, succeeded, *anyhow)
+        .order_by(Run.extract_id, Run.finished_at, Run.id))]
+    # Counted with a FILTER, not in the WHERE: an equality on the status would lead SQLite,
+    # without ANALYZE's statistics, to ix_runs_queue and every succeeded run's row.
+    expected = connection.scalar(select(func.count().filter(succeeded)).where(*anyhow))
+    if expected == len(found):
+        return found
+    return [tuple(row) for row in connection.execute(
+        select(*columns).where(succeeded, *anyhow)
+        .order_by(Run.extract_id, Run.finished_at, Run.id))]
+
+
+def _before(session: Session, query: HistoryQuery, columns: tuple[Any, ...],
+            extract_ids: list[int]) -> dict[int, list[Any]]:
+    """Each extract's last 14 succeeded runs (by finish time) queued before the range.
+
+    One statement: per extract, the 14th latest finish is found with a backward seek on
+    ix_runs_extract_finished, then the runs finished since are read from that index alone
+    (ties with the 14th are trimmed here)."""
+    start, _ = query.bounds()
+    earlier = aliased(Run)
+    conditions = [earlier.extract_id == Extract.id, earlier.status == RunStatus.SUCCEEDED,
+                  earlier.queued_at < start]
+    trigger = []
+    if query.trigger is not None:
+        conditions.append(earlier.trigger == query.trigger)
+        trigger.append(Run.trigger == query.trigger)
+    fourteenth = (select(earlier.finished_at).where(*conditions)
+                  .order_by(earlier.finished_at.desc())
+                  .limit(1).offset(TRAILING_RUNS - 1).correlate(Extract).scalar_subquery())
+    # Materialized first, so each extract's bound is known before its runs are sought, with
+    # or without ANALYZE's statistics (else SQLite may scan the runs and look the bound up).
+    cutoffs = (select(Extract.id.label("extract_id"),
+                      func.coalesce(fourteenth, literal(EPOCH, Run.finished_at.type))
+                      .label("since"))
+               .where(Extract.id.in_(extract_ids)).cte("cutoffs").prefix_with("MATERIALIZED"))
+    before: dict[int, list[Any]] = defaultdict(list)
+    for row in session.connection().execute(
+            select(*columns).select_from(cutoffs)
+            .join(Run, Run.extract_id == cutoffs.c.extract_id)
+            .where(Run.status == RunStatus.SUCCEEDED, Run.queued_at < start,
+                   Run.finished_at >= cutoffs.c.since, *trigger)
+            .order_by(Run.extract_id, Run.finished_at, Run.id)):
+        before[row[1]].append(tuple(row))
+    return {extract_id: runs[-TRAILING_RUNS:] for extract_id, runs in before.items()}
+
+
 def volume_anomalies(*, session: Session, query: HistoryQuery) -> pd.DataFrame:
     """Succeeded runs in the range whose rows per day of window fall below half or above
     twice the median of the extract's previous 14 succeeded runs (needs 3 of them)."""
     query.check()
     if query.status not in (None, RunStatus.SUCCEEDED):
         return pd.DataFrame(columns=ANOMALY_COLUMNS)
-    start, _ = query.bounds()
     columns = _loaded_columns(session)
     by_extract: dict[int, list[Any]] = defaultdict(list)
-    for row in session.execute(
-            select(*columns).where(*run_filters(query), Run.status == RunStatus.SUCCEEDED)
-            .order_by(Run.extract_id, Run.finished_at, Run.id)):
+    for row in _in_range(session, query, columns):
         by_extract[row[1]].append(row)
-    # Each extract's last 14 succeeded runs (by finish time) queued before the range: one
-    # statement, one index seek per extract (the correlated LIMIT runs once per extract).
-    earlier = aliased(Run)
-    conditions = [earlier.extract_id == Extract.id, earlier.status == RunStatus.SUCCEEDED,
-                  earlier.queued_at < start]
-    if query.trigger is not None:
-        conditions.append(earlier.trigger == query.trigger)
-    latest_before = (select(earlier.id).where(*conditions)
-                     .order_by(earlier.finished_at.desc(), earlier.id.desc())
-                     .limit(TRAILING_RUNS).correlate(Extract))
-    before: dict[int, list[Any]] = defaultdict(list)
-    if by_extract:
-        for row in session.execute(
-                select(*columns).select_from(Extract).join(Run, Run.id.in_(latest_before))
-                .where(Extract.id.in_(list(by_extract)))
-                .order_by(Run.extract_id, Run.finished_at, Run.id)):
-            before[row[1]].append(row)
+    before = _before(session, query, columns, list(by_extract)) if by_extract else {}
     found: list[dict[str, Any]] = []
     for extract_id, runs in by_extract.items():
-        found += _flag([*before[extract_id], *runs], len(before[extract_id]))
+        earlier = before.get(extract_id, [])
+        found += _flag([*earlier, *runs], len(earlier))
     if not found:
         return pd.DataFrame(columns=ANOMALY_COLUMNS)
     details = {run_id: (queued, title) for run_id, queued, title in session.execute(
