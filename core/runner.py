@@ -181,6 +181,7 @@ def execute_run(*, db: Database, run_id: int, worker_id: str = "inline",
     started = clock()
     plan = _claim(db, run_id, worker_id, started)
     notes: list[str] = []
+    source_notes: list[str] = []  # what the source logged (FetchResult.notes)
     last_beat = time.monotonic()
     recorded: list[schemas.RunOut] = []
 
@@ -203,7 +204,8 @@ def execute_run(*, db: Database, run_id: int, worker_id: str = "inline",
             _check_claim(run, worker_id, plan.claim_token)
             commit()
             recorded.append(_apply(session, run, status=RunStatus.SUCCEEDED, error=None,
-                                   rows=rows, notes=[redact(n) or "" for n in notes],
+                                   rows=rows,
+                                   notes=[redact(n) or "" for n in [*source_notes, *notes]],
                                    detail=None, started=started, finished=clock()))
 
     def cancel_check_final() -> None:
@@ -224,6 +226,7 @@ def execute_run(*, db: Database, run_id: int, worker_id: str = "inline",
             db.warehouse.ensure_table(plan.table_name, plan.fields, plan.window.date_field,
                                       plan.table_title)
         result = registry.get(plan.datasource).fetch(plan.request)
+        source_notes = result.notes
         chunks = _shaped(plan, result, notes)
 
         def guarded() -> Iterator[pa.Table]:
@@ -258,7 +261,8 @@ def execute_run(*, db: Database, run_id: int, worker_id: str = "inline",
         status = RunStatus.FAILED
         error, retry, detail = _unexpected(db, exc, retry_delay)
     return _record(db, run_id, status=status, error=redact(error), rows=rows,
-                   notes=[redact(n) or "" for n in notes], detail=redact(detail),
+                   notes=[redact(n) or "" for n in [*source_notes, *notes]],
+                   detail=redact(detail),
                    started=started, finished=clock(), retry=retry, worker_id=worker_id)
 
 

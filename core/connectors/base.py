@@ -108,6 +108,8 @@ class FetchResult:
     chunks: Iterator[Chunk]
     filters_applied: bool = False
     window_applied: bool = False
+    # Lines the source logged while the chunks were read (for the run's log).
+    notes: list[str] = field(default_factory=list)
 
 
 class Connector(Protocol):

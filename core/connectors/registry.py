@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from core import clock, errors
+from core.connectors.airbyte import Airbyte
 from core.connectors.base import Connector
 from core.connectors.files import Files
 from core.connectors.http_json import HttpJson
@@ -68,6 +69,7 @@ register(SampleAds())
 register(SqlDatabase())
 register(Files())
 register(HttpJson(clock=clock.utcnow))
+register(Airbyte())
 
 # The connectors the product ships (the README documents these).
 BUILT_IN: tuple[str, ...] = tuple(names())
