@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
+from core.connectors import shaping
 from core.connectors.base import (
     AccountSpec,
     ConnectionInfo,
@@ -162,9 +163,13 @@ class Airbyte:
                 source_config[start] = (streams.window_start("datetime", request.date_from)
                                         .replace("+00:00", "Z")
                                         if kind == "date-time" else request.date_from.isoformat())
+        # A state says "from this cursor value on": a window only when the cursor is the
+        # template's date field (or the timestamp it is the day of).
+        date_field = request.template.date_field
         incremental = (windowed and cursor is not None
                        and "incremental" in stream.get("supported_sync_modes", [])
-                       and types.get(cursor) in ("date", "datetime"))
+                       and types.get(cursor) in ("date", "datetime")
+                       and date_field in (cursor, shaping.derived_date_name(cursor)))
         account = request.account.external_id
         state = None
         if incremental and cursor is not None and request.date_from is not None:

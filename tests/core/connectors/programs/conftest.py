@@ -20,3 +20,7 @@ def sources_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def settings(tmp_path: Path, sources_dir: Path) -> Settings:
     return make_settings(tmp_path, sources_dir=str(sources_dir))
+
+
+# The API's client, for the create call of the issue.
+from tests.api.conftest import anonymous, api_key, client, clock  # noqa: E402, F401
