@@ -12,6 +12,7 @@ from core.connectors.base import Connector
 from core.connectors.files import Files
 from core.connectors.http_json import HttpJson
 from core.connectors.sample_ads import SampleAds
+from core.connectors.singer import Singer
 from core.connectors.sql import SqlDatabase
 
 _CONNECTORS: dict[str, Connector] = {}
@@ -70,6 +71,7 @@ register(SqlDatabase())
 register(Files())
 register(HttpJson(clock=clock.utcnow))
 register(Airbyte())
+register(Singer())
 
 # The connectors the product ships (the README documents these).
 BUILT_IN: tuple[str, ...] = tuple(names())

@@ -86,14 +86,64 @@ elif command == "read":
 '''
 
 
-def place(root: Path, package: str = "test-source-days", version: str = "1") -> Path:
-    """Put the days source in `root` as an installed program; return its folder."""
+# The same days as a Singer tap: --discover, --catalog, --state; bookmarks as singer-sdk
+# writes them; mode "crash" exits 2 with a message on its error output.
+DAYS_TAP = r'''
+import json, sys
+from datetime import date, timedelta
+from pathlib import Path
+
+here = Path(__file__).resolve().parent
+args = sys.argv[1:]
+def value(flag):
+    return args[args.index(flag) + 1] if flag in args else None
+config = json.loads(Path(value("--config")).read_text()) if value("--config") else {}
+state = json.loads(Path(value("--state")).read_text()) if value("--state") else None
+with open(here / "calls.jsonl", "a") as calls:
+    calls.write(json.dumps({"command": "discover" if "--discover" in args else "read",
+                            "config": config, "state": state}) + "\n")
+def say(message):
+    print(json.dumps(message), flush=True)
+schema = {"type": "object", "properties": {
+    "id": {"type": ["integer"]}, "day": {"type": ["string"], "format": "date"},
+    "amount": {"type": ["null", "number"]}}}
+if "--discover" in args:
+    print(json.dumps({"streams": [{"tap_stream_id": "sales", "stream": "sales",
+        "schema": schema, "replication_key": "day", "replication_method": "INCREMENTAL",
+        "metadata": [{"breadcrumb": [], "metadata": {"valid-replication-keys": ["day"]}}]}]},
+        indent=2))
+    sys.exit(0)
+if config.get("mode") == "crash":
+    print("tap-days: the token was refused by the API", file=sys.stderr, flush=True)
+    sys.exit(2)
+catalog = json.loads(Path(value("--catalog")).read_text())
+selected = [s for s in catalog["streams"] if any(
+    m["metadata"].get("selected") for m in s["metadata"] if not m["breadcrumb"])]
+assert [s["tap_stream_id"] for s in selected] == ["sales"], selected
+say({"type": "SCHEMA", "stream": "sales", "schema": schema, "key_properties": ["id"]})
+start = date(2026, 11, 1)
+if state:
+    start = date.fromisoformat(state["bookmarks"]["sales"]["replication_key_value"])
+day = start
+while day <= date(2026, 11, 10):
+    for k in range(3):
+        say({"type": "RECORD", "stream": "sales", "record": {
+            "id": (day - date(2026, 11, 1)).days * 3 + k, "day": day.isoformat(),
+            "amount": 2.0 * k}})
+    say({"type": "STATE", "value": {"bookmarks": {"sales": {
+        "replication_key": "day", "replication_key_value": day.isoformat()}}}})
+    day += timedelta(days=1)
+'''
+
+
+def place(root: Path, package: str = "test-source-days", version: str = "1",
+          text: str = DAYS_SOURCE, command: str = "source-days") -> Path:
+    """Put a test program in `root` as an installed package; return its folder."""
     installer.configure(root)
     folder = installer.env_dir(package, version)
     (folder / "bin").mkdir(parents=True, exist_ok=True)
-    command = "source-days"
     program = folder / "bin" / command
-    program.write_text(f"#!{sys.executable}\n{DAYS_SOURCE}")
+    program.write_text(f"#!{sys.executable}\n{text}")
     program.chmod(0o755)
     (folder / installer.MARKER).write_text(json.dumps({"version": version,
                                                        "command": command}))

@@ -166,7 +166,7 @@ def test_a_no_date_stream_loads_whole(db: Database, session: Session,
 
 
 @pytest.mark.parametrize(("mode", "said"), [
-    ("trace", "read failed: quota exceeded for key ending 1234"),
+    ("trace", "the source failed: quota exceeded for key ending 1234"),
     ("crash", "exited with status 3: Traceback: the source crashed on record 7")])
 def test_a_failing_source_fails_the_run_with_its_own_message(
         db: Database, session: Session, sources_dir: Path, mode: str, said: str) -> None:
