@@ -10,7 +10,7 @@ import streamlit as st
 
 from core import schemas, service
 from core.vocabulary import Role
-from dashboard import auth, display, query_templates, readers, state, widgets
+from dashboard import auth, display, query_templates, readers, source_form, state, widgets
 
 NOTICE = "connections_notice"
 MASK = "••••••••"
@@ -132,6 +132,9 @@ def add_form() -> None:
     datasources = {d.name: d for d in service.list_datasources()}
     name = st.selectbox("Datasource", list(datasources), key="connections_datasource",
                         format_func=lambda n: datasources[n].title)
+    if name in source_form.PROGRAM_DATASOURCES:
+        source_form.add_form(name, NOTICE)
+        return
     slots = widgets.ProblemSlots("connections", "No connection was added")
     with st.form(f"connections_add_{name}", enter_to_submit=False):
         title = st.text_input("Title", key="connections_title",
