@@ -5,11 +5,10 @@ per stream, `read` the rows of one stream for a window (JSON messages, one a lin
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
 from typing import Any, ClassVar
 
 from core.connectors.base import ConnectionInfo, SourceError
-from core.connectors.programs import installer, streams
+from core.connectors.programs import installer
 from core.connectors.programs.source import LOG_LINES, ProgramSource, Read, Stream, settings_schema
 
 
@@ -63,10 +62,8 @@ class Airbyte(ProgramSource):
                 "stream_descriptor": {"name": stream.name}, "stream_state": state}}]
         return Read(args=args, documents=documents)
 
-    def window_state(self, stream: Stream, saved: Mapping[str, Any] | None, cursor_type: str,
-                     day: date) -> dict[str, Any]:
-        assert stream.cursor is not None
-        return streams.resume_state(saved, stream.cursor, cursor_type, day)
+    def cursor_value(self, stream: Stream, saved: Mapping[str, Any]) -> Any:
+        return saved.get(stream.cursor or "")
 
     def message(self, message: Mapping[str, Any], stream: str, notes: list[str]
                 ) -> tuple[str, Any] | None:

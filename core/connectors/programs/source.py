@@ -101,9 +101,8 @@ class ProgramSource:
         """The read's arguments and files (the config file is added by the caller)."""
         raise NotImplementedError
 
-    def window_state(self, stream: Stream, saved: Mapping[str, Any] | None, cursor_type: str,
-                     day: Any) -> dict[str, Any]:
-        """The state a windowed incremental read starts from."""
+    def cursor_value(self, stream: Stream, saved: Mapping[str, Any]) -> Any:
+        """The cursor's value in a state this program wrote."""
         raise NotImplementedError
 
     def message(self, message: Mapping[str, Any], stream: str, notes: list[str]
@@ -226,9 +225,10 @@ class ProgramSource:
                        and date_field in (cursor, shaping.derived_date_name(cursor)))
         account = request.account.external_id
         state = None
-        if incremental and cursor is not None and day is not None:
+        if incremental and day is not None:
             saved = files.saved_state(request.connection.id, account, name)
-            state = self.window_state(stream, saved, types[cursor], day)
+            if saved is not None:
+                state = streams.resume_state(saved, self.cursor_value(stream, saved), day)
         read = self.read(stream, incremental, state)
         last_state: Any = None
         records = 0
@@ -248,7 +248,9 @@ class ProgramSource:
 
         yield from streams.tables(rows(), streams.wanted_fields(request), date_field)
         notes.append(f"the {self.kind} sent {records} record(s) of {name} ("
-                     + ("incremental from its state" if incremental else "full refresh")
+                     + ("incremental from its saved state" if state is not None
+                        else "incremental from the beginning" if incremental
+                        else "full refresh")
                      + ")")
         if last_state is not None and incremental:
             files.save_state(request.connection.id, account, name, last_state)

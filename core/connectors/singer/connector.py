@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import date
 from typing import Any, ClassVar
 
 from core.connectors.base import ConnectionInfo, SourceError
-from core.connectors.programs import installer, streams
+from core.connectors.programs import installer
 from core.connectors.programs.source import ProgramSource, Read, Stream, settings_schema
 
 
@@ -75,19 +74,11 @@ class Singer(ProgramSource):
             documents["state"] = state
         return Read(args=args, documents=documents)
 
-    def window_state(self, stream: Stream, saved: Mapping[str, Any] | None, cursor_type: str,
-                     day: date) -> dict[str, Any]:
-        """The saved state when its bookmark is not after the window, else a bookmark at
-        the window's first day (singer-sdk's form)."""
-        assert stream.cursor is not None
-        bookmark = ((saved or {}).get("bookmarks") or {}).get(stream.name) or {}
-        value = bookmark.get("replication_key_value")
-        resumed = streams.resume_state({stream.cursor: value} if isinstance(value, str)
-                                       else None, stream.cursor, cursor_type, day)
-        if saved and resumed[stream.cursor] == value:
-            return dict(saved)
-        return {"bookmarks": {stream.name: {"replication_key": stream.cursor,
-                                            "replication_key_value": resumed[stream.cursor]}}}
+    def cursor_value(self, stream: Stream, saved: Mapping[str, Any]) -> Any:
+        """The bookmark's value (singer-sdk's form: bookmarks.<stream>.replication_key_value,
+        or the classic bookmarks.<stream>.<key>)."""
+        bookmark = (saved.get("bookmarks") or {}).get(stream.name) or {}
+        return bookmark.get("replication_key_value", bookmark.get(stream.cursor or ""))
 
     def message(self, message: Mapping[str, Any], stream: str, notes: list[str]
                 ) -> tuple[str, Any] | None:

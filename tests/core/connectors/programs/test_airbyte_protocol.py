@@ -121,8 +121,8 @@ def test_a_window_run_loads_only_the_window_and_a_second_run_resumes_from_the_st
     assert sorted(rows["id"]) == list(range(6, 12))
     assert {str(d)[:10] for d in rows["day"]} == {"2026-11-03", "2026-11-04"}
     reads = [c for c in sources.calls(folder) if c["command"] == "read"]
-    # No saved state yet: the window's first day is the cursor.
-    assert reads[0]["state"][0]["stream"]["stream_state"] == {"day": "2026-11-03"}
+    # No saved state yet: a read from the beginning (a state is never made up).
+    assert reads[0]["state"] is None
     messages = [line["message"] for line in first.log]
     assert "source INFO: reading in mode ok" in messages
     assert any("dropped" in m and "outside the window" in m for m in messages)
@@ -130,9 +130,9 @@ def test_a_window_run_loads_only_the_window_and_a_second_run_resumes_from_the_st
     second = run(db, session, extract_id, date(2026, 11, 9), date(2026, 11, 10))
     assert second.status == "succeeded", second.error
     reads = [c for c in sources.calls(folder) if c["command"] == "read"]
-    # The first read ended at 2026-11-10; that state is later than the window's start, so
-    # the window's start is sent instead (no day of the window skipped).
-    assert reads[1]["state"][0]["stream"]["stream_state"] == {"day": "2026-11-09"}
+    # The first read ended at 2026-11-10, after this window's first day: sending it would
+    # skip 2026-11-09, so the source reads from the beginning again.
+    assert reads[1]["state"] is None
     rows = service.preview_rows(session=session, extract_id=extract_id, limit=1000)
     assert sorted(rows["id"]) == [*range(6, 12), *range(24, 30)]
 
@@ -147,7 +147,7 @@ def test_the_saved_state_is_sent_when_it_is_not_after_the_window(
     assert done.status == "succeeded", done.error
     [read] = [c for c in sources.calls(folder) if c["command"] == "read"]
     assert read["state"][0]["stream"]["stream_state"] == {"day": "2026-11-07"}
-    assert "the source sent 12 record(s) of sales (incremental from its state)" in [
+    assert "the source sent 12 record(s) of sales (incremental from its saved state)" in [
         line["message"] for line in done.log]
     rows = service.preview_rows(session=session, extract_id=extract_id, limit=1000)
     assert sorted(rows["id"]) == [21, 22, 23]
