@@ -169,7 +169,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Hosts (comma-separated) http_json connections may call; empty: any.", _hosts),
     Setting("SOURCES_DIR", "{VAR_DIR}/sources",
             "Folder of the Airbyte sources' and Singer taps' environments (one per package "
-            "and version) and of their saved stream states.", str),
+            "and version, reused; may be shared by several var directories).", str),
     Setting("MAX_REQUEST_BYTES", "1048576",
             "Largest API request body in bytes; a larger one is refused with 413.",
             _positive_int),

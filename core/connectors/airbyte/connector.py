@@ -21,8 +21,8 @@ class Airbyte(ProgramSource):
     config_schema: ClassVar[Mapping[str, Any]] = settings_schema("airbyte-source-faker",
                                                                  "source")
 
-    def spec(self, config: Mapping[str, Any], progress: installer.Progress | None = None
-             ) -> dict[str, Any]:
+    def read_spec(self, config: Mapping[str, Any],
+                  progress: installer.Progress | None = None) -> dict[str, Any]:
         message = self._one(config, ["spec"], "SPEC", with_config=False, progress=progress)
         return dict(message["spec"].get("connectionSpecification") or {})
 

@@ -1,5 +1,6 @@
 """The files a source program reads (config, catalog, state: private, deleted after the
-call) and the stream state kept between runs under the sources folder."""
+call) and the stream state kept between runs, in the var directory of the database whose
+connection it is."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def handed(**documents: Mapping[str, Any] | None) -> Iterator[dict[str, Path]]:
 
 def _state_path(connection_id: int, account: str, stream: str) -> Path:
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{account}-{stream}")
-    return installer.root() / "state" / str(connection_id) / f"{safe}.json"
+    return installer.state_root() / str(connection_id) / f"{safe}.json"
 
 
 def saved_state(connection_id: int, account: str, stream: str) -> dict[str, Any] | None:

@@ -8,6 +8,8 @@ reads its messages (records, states, logs)."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -30,6 +32,10 @@ SECRET_PREFIX = "source_config."
 START_DATE_NAMES = ("start_date", "startDate", "start_datetime", "replication_start_date")
 LOG_LINES = 50
 CALL_SECONDS = 600  # spec, check and discover: a program quiet longer than this has hung
+SPEC_FILE = "spec.json"
+DISCOVER_SECONDS = 600.0
+_DISCOVERED: dict[str, tuple[float, list[Stream]]] = {}
+_DISCOVERED_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -83,8 +89,8 @@ class ProgramSource:
 
     # -- what a protocol says ------------------------------------------------------------
 
-    def spec(self, config: Mapping[str, Any], progress: installer.Progress | None = None
-             ) -> dict[str, Any]:
+    def read_spec(self, config: Mapping[str, Any], progress: installer.Progress | None = None
+                  ) -> dict[str, Any]:
         """The JSON Schema of the program's own settings (empty when it has none)."""
         raise NotImplementedError
 
@@ -110,6 +116,36 @@ class ProgramSource:
         """("record", data) or ("state", state to keep) or None; SourceError on an error
         message; log lines into `notes`."""
         raise NotImplementedError
+
+    # -- asked once ----------------------------------------------------------------------
+
+    def spec(self, config: Mapping[str, Any], progress: installer.Progress | None = None
+             ) -> dict[str, Any]:
+        """The program's settings schema, installing it first if needed; asked once per
+        installed version (each start of a program costs seconds) and kept beside it."""
+        program = installer.ensure(str(config["package"]), config.get("version") or None,
+                                   progress)
+        kept = program.env_dir / SPEC_FILE
+        if kept.exists():
+            return dict(json.loads(kept.read_text()))
+        spec = self.read_spec(config, progress)
+        partial = kept.with_suffix(".partial")
+        partial.write_text(json.dumps(spec))
+        partial.replace(kept)
+        return spec
+
+    def discovered(self, config: Mapping[str, Any]) -> list[Stream]:
+        """The streams, discovered again only when the last discover of these settings is
+        older than DISCOVER_SECONDS (a refresh of the templates always discovers)."""
+        key = _discover_key(config)
+        with _DISCOVERED_LOCK:
+            hit = _DISCOVERED.get(key)
+        if hit is not None and time.monotonic() - hit[0] < DISCOVER_SECONDS:
+            return hit[1]
+        found = self.streams(config)
+        with _DISCOVERED_LOCK:
+            _DISCOVERED[key] = (time.monotonic(), found)
+        return found
 
     # -- settings ------------------------------------------------------------------------
 
@@ -179,6 +215,8 @@ class ProgramSource:
         config = connection.config
         overrides = streams.date_overrides(str(config.get("date_fields") or ""))
         found = self.streams(config)
+        with _DISCOVERED_LOCK:
+            _DISCOVERED[_discover_key(config)] = (time.monotonic(), found)
         names = [s.name for s in found]
         unknown = sorted(set(overrides) - set(names))
         if unknown:
@@ -200,7 +238,7 @@ class ProgramSource:
     def _chunks(self, request: FetchRequest, notes: list[str]) -> Iterator[pa.Table]:
         config = request.connection.config
         name = request.template.name
-        found = [s for s in self.streams(config) if s.name == name]
+        found = [s for s in self.discovered(config) if s.name == name]
         if not found:
             raise SourceError(f"the {self.kind} no longer has stream {name}; refresh the "
                               "connection's templates")
@@ -333,6 +371,11 @@ def _parsed(line: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return message if isinstance(message, dict) else None
+
+
+def _discover_key(config: Mapping[str, Any]) -> str:
+    return json.dumps([config.get("package"), config.get("version"), joined(config)],
+                      sort_keys=True, default=str)
 
 
 def joined(config: Mapping[str, Any]) -> dict[str, Any]:

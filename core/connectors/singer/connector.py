@@ -22,8 +22,8 @@ class Singer(ProgramSource):
     kind = "tap"
     config_schema: ClassVar[Mapping[str, Any]] = settings_schema("tap-jsonl", "tap")
 
-    def spec(self, config: Mapping[str, Any], progress: installer.Progress | None = None
-             ) -> dict[str, Any]:
+    def read_spec(self, config: Mapping[str, Any],
+                  progress: installer.Progress | None = None) -> dict[str, Any]:
         try:
             about = self._document(config, ["--about", "--format=json"], with_config=False,
                                    progress=progress)

@@ -139,8 +139,7 @@ while day <= date(2026, 11, 10):
 def place(root: Path, package: str = "test-source-days", version: str = "1",
           text: str = DAYS_SOURCE, command: str = "source-days") -> Path:
     """Put a test program in `root` as an installed package; return its folder."""
-    installer.configure(root)
-    folder = installer.env_dir(package, version)
+    folder = root / installer.env_dir(package, version).name
     (folder / "bin").mkdir(parents=True, exist_ok=True)
     program = folder / "bin" / command
     program.write_text(f"#!{sys.executable}\n{text}")
