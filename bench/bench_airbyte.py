@@ -98,8 +98,8 @@ def _warehouse(rows: int) -> tuple[int, float]:
         if done.status != "succeeded":
             raise SystemExit(f"the run {done.status}: {done.error}")
         with db.session() as session:
-            stored = len(service.preview_rows(session=session, extract_id=extract.id,
-                                              limit=rows + 1))
+            stored = service.get_data_table(session=session,
+                                            data_table_id=extract.data_table_id).row_count
         db.dispose()
         return min(done.rows or 0, stored), seconds
 
@@ -119,10 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     rates: dict[str, list[float]] = {c: [] for c in CONTENDERS}
     for round_ in range(1, args.rounds + 1):
         for contender in CONTENDERS:
-            out = subprocess.run([sys.executable, "-m", "bench.bench_airbyte", "--rows",
-                                  str(args.rows), "--child", contender],
-                                 capture_output=True, text=True, check=True).stdout
-            result = json.loads(out.strip().splitlines()[-1])
+            child = subprocess.run([sys.executable, "-m", "bench.bench_airbyte", "--rows",
+                                    str(args.rows), "--child", contender],
+                                   capture_output=True, text=True, check=False)
+            if child.returncode:
+                raise SystemExit(f"{contender} failed: {child.stderr[-2000:]}")
+            result = json.loads(child.stdout.strip().splitlines()[-1])
             if result["rows"] != args.rows:
                 raise SystemExit(f"{contender} gave {result['rows']} rows, not {args.rows}")
             rate = result["rows"] / result["seconds"]

@@ -4,19 +4,24 @@ then the source's own settings as fields."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
 
-from core import service
+from core import schemas, service
 from core.vocabulary import Role
-from dashboard import auth, readers, state, widgets
+from dashboard import auth, state, widgets
 
 PROGRAM_DATASOURCES = ("airbyte", "singer")
 
 
-def add_form(name: str, notice_key: str) -> None:
-    """Install a package, then fill its settings and add the connection."""
+Create = Callable[[dict[str, Any], widgets.ProblemSlots,
+                   Callable[[schemas.ConnectionOut], str]], None]
+
+
+def add_form(name: str, create: Create) -> None:
+    """Install a package, then fill its settings and add the connection with `create`."""
     key = f"connections_{name}"
     example = "airbyte-source-faker" if name == "airbyte" else "tap-jsonl"
     package = st.text_input("PyPI package *", key=f"{key}_package",
@@ -53,16 +58,9 @@ def add_form(name: str, notice_key: str) -> None:
         config["version"] = version
     if date_fields.strip():
         config["date_fields"] = date_fields.strip()
-    created, error = state.attempt(service.create_connection, data={
-        "datasource": name, "title": title, "config": config, "max_concurrent_runs": limit})
-    if error is not None:
-        slots.show(error)
-        return
-    assert created is not None
-    st.session_state[notice_key] = (f"Added {created.title!r}: {package} installed, "
-                                    f"{len(created.accounts)} account(s).")
-    readers.forget()
-    st.rerun()
+    create({"datasource": name, "title": title, "config": config,
+            "max_concurrent_runs": limit}, slots,
+           lambda c: f"Added {c.title!r}: {package} installed, {len(c.accounts)} account(s).")
 
 
 def install(name: str, package: str, version: str, key: str) -> None:
