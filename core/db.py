@@ -301,7 +301,7 @@ def open_database(settings: Settings, *, seed: bool | None = None) -> Database:
         keep_reserve(sqlite_engine)
     for root in settings.files_roots:
         root.mkdir(parents=True, exist_ok=True)
-    installer.configure(Path(settings.sources_dir), settings.var_dir / "source-state")
+    installer.configure(Path(settings.sources_dir))
     sandbox.configure(files_roots=settings.files_roots,
                       product_urls=(settings.database_url, settings.warehouse_url),
                       sql_hosts=settings.sql_hosts, http_hosts=settings.http_hosts)

@@ -5,6 +5,7 @@
   (its whole process group) when a run stops early.
 - `streams`: a stream's JSON Schema as template fields, the window as a state, records as
   Arrow tables.
-- `files`: the config, catalog and state handed to a program, and the state kept between
-  runs.
+- `files`: the config, catalog and state handed to a program (private, removed after).
+- `source`: what both datasources share; the state a read ends with goes back to the runner
+  (`FetchResult.state`), which keeps it per extract with the loaded window.
 """

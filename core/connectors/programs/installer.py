@@ -30,7 +30,6 @@ PIP_TAIL_LINES = 12
 INSTALL_TIMEOUT = 1800
 
 _root: Path | None = None
-_state_root: Path | None = None
 _root_lock = threading.Lock()
 
 Progress = Callable[[str], None]
@@ -50,24 +49,16 @@ class Program:
         return self.env_dir / "bin" / self.command
 
 
-def configure(root: Path, state_root: Path | None = None) -> None:
-    """Where environments go, and the saved stream states (beside the database they belong
-    to: environments may be shared by several databases, states never). The product calls
-    this when it opens its database."""
-    global _root, _state_root
+def configure(root: Path) -> None:
+    """Where environments go (the product calls this when it opens its database)."""
+    global _root
     with _root_lock:
         _root = Path(root)
-        _state_root = Path(state_root) if state_root is not None else None
 
 
 def root() -> Path:
     """The sources folder; ./var/sources when the product has not said."""
     return _root if _root is not None else Path("var") / "sources"
-
-
-def state_root() -> Path:
-    """The folder of the saved stream states; ./var/source-state when not said."""
-    return _state_root if _state_root is not None else Path("var") / "source-state"
 
 
 def package_problem(package: str, version: str | None) -> str | None:

@@ -56,6 +56,7 @@ class Program:
             while block := os.read(fd, BLOCK_BYTES):
                 self._blocks.put(block)
         finally:
+            stdout.close()
             self._blocks.put(None)
 
     def _drain_stderr(self) -> None:
@@ -98,20 +99,26 @@ class Program:
                 self.kill()
 
     def kill(self) -> None:
-        """End the program and everything it started."""
-        if self._process.poll() is not None:
-            self.exit_code = self._process.returncode
-            return
-        for sig, wait in ((signal.SIGTERM, KILL_GRACE), (signal.SIGKILL, None)):
+        """End the program and everything it started (its process group), and let the
+        reader thread finish."""
+        if self._process.poll() is None:
+            for sig, wait in ((signal.SIGTERM, KILL_GRACE), (signal.SIGKILL, None)):
+                try:
+                    os.killpg(self._process.pid, sig)
+                except ProcessLookupError:
+                    break
+                try:
+                    self._process.wait(timeout=wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        self.exit_code = self._process.returncode
+        # Output nobody will read: a reader blocked on a full queue could never end.
+        while True:
             try:
-                os.killpg(self._process.pid, sig)
-            except ProcessLookupError:
+                self._blocks.get_nowait()
+            except queue.Empty:
                 break
-            try:
-                self.exit_code = self._process.wait(timeout=wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
 
     def failure(self, what: str) -> str:
         """A message for a non-zero exit: what failed, the code, its last error lines."""

@@ -232,10 +232,11 @@ class ProgramSource:
 
     def fetch(self, request: FetchRequest) -> FetchResult:
         result = FetchResult(chunks=iter(()))
-        result.chunks = self._chunks(request, result.notes)
+        result.chunks = self._chunks(request, result)
         return result
 
-    def _chunks(self, request: FetchRequest, notes: list[str]) -> Iterator[pa.Table]:
+    def _chunks(self, request: FetchRequest, result: FetchResult) -> Iterator[pa.Table]:
+        notes = result.notes
         config = request.connection.config
         name = request.template.name
         found = [s for s in self.discovered(config) if s.name == name]
@@ -261,12 +262,10 @@ class ProgramSource:
         incremental = (day is not None and cursor is not None and stream.incremental
                        and types.get(cursor) in ("date", "datetime")
                        and date_field in (cursor, shaping.derived_date_name(cursor)))
-        account = request.account.external_id
         state = None
-        if incremental and day is not None:
-            saved = files.saved_state(request.connection.id, account, name)
-            if saved is not None:
-                state = streams.resume_state(saved, self.cursor_value(stream, saved), day)
+        saved = request.state
+        if incremental and day is not None and isinstance(saved, dict):
+            state = streams.resume_state(saved, self.cursor_value(stream, saved), day)
         read = self.read(stream, incremental, state)
         last_state: Any = None
         records = 0
@@ -291,7 +290,7 @@ class ProgramSource:
                         else "full refresh")
                      + ")")
         if last_state is not None and incremental:
-            files.save_state(request.connection.id, account, name, last_state)
+            result.state = last_state  # kept with the window's rows, sent back next time
 
     # -- running the program -------------------------------------------------------------
 

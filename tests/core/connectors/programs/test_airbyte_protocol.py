@@ -16,9 +16,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from core import runner, schemas, service
-from core.connectors.programs import files
 from core.db import Database
-from core.models import Connection, Run
+from core.models import Connection, Run, SourceState
 from core.worker import run_queue
 from tests.conftest import NOW
 from tests.core.connectors.conftest import own_template
@@ -123,6 +122,8 @@ def test_a_window_run_loads_only_the_window_and_a_second_run_resumes_from_the_st
     reads = [c for c in sources.calls(folder) if c["command"] == "read"]
     # No saved state yet: a read from the beginning (a state is never made up).
     assert reads[0]["state"] is None
+    kept = session.get(SourceState, extract_id)  # kept with the window's rows
+    assert kept is not None and kept.state == {"day": "2026-11-10"}
     messages = [line["message"] for line in first.log]
     assert "source INFO: reading in mode ok" in messages
     assert any("dropped" in m and "outside the window" in m for m in messages)
@@ -141,8 +142,8 @@ def test_the_saved_state_is_sent_when_it_is_not_after_the_window(
         db: Database, session: Session, sources_dir: Path) -> None:
     connection, folder = connect(session, sources_dir)
     extract_id = extract_of(session, connection, "sales", ["id", "day"])
-    files.save_state(connection.id, connection.accounts[0].external_id, "sales",
-                     {"day": "2026-11-07"})
+    session.add(SourceState(extract_id=extract_id, state={"day": "2026-11-07"},
+                            updated_at=NOW))
     done = run(db, session, extract_id, date(2026, 11, 8), date(2026, 11, 8))
     assert done.status == "succeeded", done.error
     [read] = [c for c in sources.calls(folder) if c["command"] == "read"]
@@ -151,8 +152,9 @@ def test_the_saved_state_is_sent_when_it_is_not_after_the_window(
         line["message"] for line in done.log]
     rows = service.preview_rows(session=session, extract_id=extract_id, limit=1000)
     assert sorted(rows["id"]) == [21, 22, 23]
-    assert files.saved_state(connection.id, connection.accounts[0].external_id,
-                             "sales") == {"day": "2026-11-10"}
+    session.expire_all()
+    kept = session.get(SourceState, extract_id)
+    assert kept is not None and kept.state == {"day": "2026-11-10"}
 
 
 def test_a_no_date_stream_loads_whole(db: Database, session: Session,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from core import schemas, service
+from core import runner, schemas, service
 from core.connectors.programs import installer
 from core.db import Database
 from tests.conftest import NOW
@@ -66,11 +66,16 @@ def test_a_tap_resumes_from_its_saved_bookmark(db: Database, session: Session,
                        date_to=date(2026, 11, 2))
     assert first.status == "succeeded", first.error
     assert sorted(rows["id"]) == [3, 4, 5]
-    later, rows = load(db, session, template=template, account_id=account,
-                       fields=["id", "day"], date_from=date(2026, 11, 10),
-                       date_to=date(2026, 11, 10))
+    [extract] = [e for e in service.list_extracts(session=session).items
+                 if e.template_id == template.id]
+    [queued] = service.run_extract(session=session, extract_id=extract.id,
+                                   date_from=date(2026, 11, 10), date_to=date(2026, 11, 10),
+                                   now=NOW)
+    session.commit()
+    later = runner.execute_run(db=db, run_id=queued.id)
     assert later.status == "succeeded", later.error
-    assert sorted(rows["id"]) == [27, 28, 29]
+    rows = service.preview_rows(session=session, extract_id=extract.id, limit=100)
+    assert sorted(rows["id"]) == [3, 4, 5, 27, 28, 29]
     reads = [c["state"] for c in sources.calls(folder) if c["command"] == "read"
              and c["config"].get("mode") == "ok"]
     # The first read has no bookmark yet; the second gets the saved one (the first read
