@@ -9,7 +9,14 @@ from typing import Any, ClassVar
 
 from core.connectors.base import ConnectionInfo, SourceError
 from core.connectors.programs import installer
-from core.connectors.programs.source import LOG_LINES, ProgramSource, Read, Stream, settings_schema
+from core.connectors.programs.source import (
+    LOG_LINES,
+    ProgramSource,
+    Read,
+    Stream,
+    narrowed,
+    settings_schema,
+)
 
 
 class Airbyte(ProgramSource):
@@ -49,9 +56,13 @@ class Airbyte(ProgramSource):
                               raw=raw))
         return out
 
-    def read(self, stream: Stream, incremental: bool, state: dict[str, Any] | None) -> Read:
+    def read(self, stream: Stream, incremental: bool, state: dict[str, Any] | None,
+             columns: set[str]) -> Read:
+        # The stream's schema narrowed to the selected fields: sources that select fields
+        # send only those, the others send all and the run keeps the selected ones.
+        selected = {**stream.raw, "json_schema": narrowed(stream.schema, columns)}
         configured = {"streams": [{
-            "stream": stream.raw, "sync_mode": "incremental" if incremental else "full_refresh",
+            "stream": selected, "sync_mode": "incremental" if incremental else "full_refresh",
             "destination_sync_mode": "append",
             **({"cursor_field": [stream.cursor]} if incremental else {})}]}
         args = ["read", "--config", "{config}", "--catalog", "{catalog}"]

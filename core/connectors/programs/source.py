@@ -57,6 +57,12 @@ class Read:
     documents: dict[str, Any]
 
 
+def narrowed(schema: Mapping[str, Any], columns: set[str]) -> dict[str, Any]:
+    """A stream's JSON Schema with only `columns` among its top-level properties."""
+    properties = schema.get("properties") or {}
+    return {**schema, "properties": {n: p for n, p in properties.items() if n in columns}}
+
+
 def settings_schema(example: str, kind: str) -> Mapping[str, Any]:
     """The connection settings of a program datasource."""
     return {
@@ -103,8 +109,10 @@ class ProgramSource:
     def streams(self, config: Mapping[str, Any]) -> list[Stream]:
         raise NotImplementedError
 
-    def read(self, stream: Stream, incremental: bool, state: dict[str, Any] | None) -> Read:
-        """The read's arguments and files (the config file is added by the caller)."""
+    def read(self, stream: Stream, incremental: bool, state: dict[str, Any] | None,
+             columns: set[str]) -> Read:
+        """The read's arguments and files (the config file is added by the caller);
+        `columns`: the top-level properties the run needs (a source may send only those)."""
         raise NotImplementedError
 
     def cursor_value(self, stream: Stream, saved: Mapping[str, Any]) -> Any:
@@ -266,7 +274,9 @@ class ProgramSource:
         saved = request.state
         if incremental and day is not None and isinstance(saved, dict):
             state = streams.resume_state(saved, self.cursor_value(stream, saved), day)
-        read = self.read(stream, incremental, state)
+        wanted = streams.wanted_fields(request)
+        read = self.read(stream, incremental, state,
+                         {f.name.split(".")[0] for f in wanted} | {cursor or ""} - {""})
         last_state: Any = None
         records = 0
 
@@ -283,7 +293,7 @@ class ProgramSource:
                 elif said is not None and said[0] == "state":
                     last_state = said[1] if said[1] is not None else last_state
 
-        yield from streams.tables(rows(), streams.wanted_fields(request), date_field)
+        yield from streams.tables(rows(), wanted, date_field)
         notes.append(f"the {self.kind} sent {records} record(s) of {name} ("
                      + ("incremental from its saved state" if state is not None
                         else "incremental from the beginning" if incremental

@@ -53,7 +53,8 @@ class Singer(ProgramSource):
                               incremental=bool(key) and method != "FULL_TABLE", raw=raw))
         return out
 
-    def read(self, stream: Stream, incremental: bool, state: dict[str, Any] | None) -> Read:
+    def read(self, stream: Stream, incremental: bool, state: dict[str, Any] | None,
+             columns: set[str]) -> Read:
         raw = json.loads(json.dumps(stream.raw))
         metadata = raw.setdefault("metadata", [])
         top = next((m for m in metadata if not m.get("breadcrumb")), None)
@@ -64,9 +65,10 @@ class Singer(ProgramSource):
         if incremental:
             top["metadata"]["replication-method"] = "INCREMENTAL"
             top["metadata"]["replication-key"] = stream.cursor
-        for item in metadata:  # every field: the run picks its columns afterwards
-            if item.get("breadcrumb"):
-                item.setdefault("metadata", {})["selected"] = True
+        for item in metadata:  # the selected fields (a tap sends its automatic ones too)
+            crumb = item.get("breadcrumb") or []
+            if len(crumb) == 2 and crumb[0] == "properties":
+                item.setdefault("metadata", {})["selected"] = crumb[1] in columns
         args = ["--config", "{config}", "--catalog", "{catalog}"]
         documents: dict[str, Any] = {"catalog": {"streams": [raw]}}
         if state is not None:
