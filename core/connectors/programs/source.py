@@ -256,7 +256,13 @@ class ProgramSource:
         types = streams.column_types(stream.schema)
         date_field = request.template.date_field
         day = request.date_from
-        if day is not None and date_field is not None:
+        cursor = stream.cursor
+        # The source's start date and state speak of its cursor: they carry the window only
+        # when the cursor is the template's date field (or the timestamp it is the day of).
+        windowed = (day is not None and cursor is not None
+                    and types.get(cursor) in ("date", "datetime")
+                    and date_field in (cursor, shaping.derived_date_name(cursor)))
+        if windowed and day is not None:
             spec = self.spec(config)
             start = next((n for n in START_DATE_NAMES if n in (spec.get("properties") or {})),
                          None)
@@ -264,12 +270,7 @@ class ProgramSource:
                 kind = spec["properties"][start].get("format")
                 source_config[start] = (f"{day.isoformat()}T00:00:00Z" if kind == "date-time"
                                         else day.isoformat())
-        cursor = stream.cursor
-        # A state says "from this cursor value on": a window only when the cursor is the
-        # template's date field (or the timestamp it is the day of).
-        incremental = (day is not None and cursor is not None and stream.incremental
-                       and types.get(cursor) in ("date", "datetime")
-                       and date_field in (cursor, shaping.derived_date_name(cursor)))
+        incremental = windowed and stream.incremental
         state = None
         saved = request.state
         if incremental and day is not None and isinstance(saved, dict):
