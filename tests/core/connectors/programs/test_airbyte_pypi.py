@@ -79,8 +79,12 @@ def test_faker_installs_into_its_own_environment_and_offers_its_streams(
 
 def test_a_faker_window_run_loads_the_windows_users_only(
         db: Database, session: Session, sources_dir: Path) -> None:
+    installer.ensure("airbyte-source-faker", "7.2.1")
+    marker = installer.env_dir("airbyte-source-faker", "7.2.1") / installer.MARKER
+    installed_at = marker.stat().st_mtime_ns
     connection = service.create_connection(session=session, now=NOW, data={
         "datasource": "airbyte", "title": "Faker", "config": FAKER})
+    assert marker.stat().st_mtime_ns == installed_at  # the environment is reused
     window = (date(2019, 3, 1), date(2019, 3, 31))
     done, rows = load(db, session, template=own_template(session, connection.id, "users"),
                       account_id=connection.accounts[0].id,
