@@ -167,6 +167,9 @@ SETTINGS: tuple[Setting, ...] = (
             "product's own metadata database or warehouse.", _hosts),
     Setting("HTTP_HOSTS", "",
             "Hosts (comma-separated) http_json connections may call; empty: any.", _hosts),
+    Setting("SOURCES_DIR", "{VAR_DIR}/sources",
+            "Folder of the Airbyte sources' and Singer taps' environments (one per package "
+            "and version, reused; may be shared by several var directories).", str),
     Setting("MAX_REQUEST_BYTES", "1048576",
             "Largest API request body in bytes; a larger one is refused with 413.",
             _positive_int),
@@ -213,6 +216,7 @@ class Settings:
     files_roots: tuple[Path, ...]
     sql_hosts: frozenset[str]
     http_hosts: frozenset[str]
+    sources_dir: str
     max_request_bytes: int
 
     @property

@@ -22,6 +22,7 @@ from sqlalchemy.pool import NullPool
 from core import audit, errors
 from core.config import Settings, secret_key
 from core.connectors import sandbox
+from core.connectors.programs import installer
 from core.crypto import Cipher
 from core.models import DataTable
 from core.schemas import Actor
@@ -353,6 +354,7 @@ def open_database(settings: Settings, *, seed: bool | None = None) -> Database:
         keep_reserve(sqlite_engine)
     for root in settings.files_roots:
         root.mkdir(parents=True, exist_ok=True)
+    installer.configure(Path(settings.sources_dir))
     sandbox.configure(files_roots=settings.files_roots,
                       product_urls=(settings.database_url, settings.warehouse_url),
                       sql_hosts=settings.sql_hosts, http_hosts=settings.http_hosts)

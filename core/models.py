@@ -239,6 +239,18 @@ class Run(Base):
     extract: Mapped[Extract] = relationship()
 
 
+class SourceState(Base):
+    """The state an Airbyte source or Singer tap ended an extract's last loaded read with;
+    written with the window's rows, in one transaction."""
+
+    __tablename__ = "source_states"
+
+    extract_id: Mapped[int] = mapped_column(
+        ForeignKey("extracts.id", ondelete="CASCADE"), primary_key=True)
+    state: Mapped[Any] = mapped_column(JSON)
+    updated_at: Mapped[datetime]
+
+
 class AppState(Base):
     """Small facts about the deployment, e.g. that the demo connection was created once."""
 

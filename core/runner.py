@@ -30,7 +30,7 @@ from core.connectors.base import (
     TransientError,
 )
 from core.db import Database
-from core.models import Run
+from core.models import Run, SourceState
 from core.redact import Redactor
 from core.services.catalog import connection_info
 from core.services.common import field_specs, load, refresh_status, run_out, template_spec
@@ -115,6 +115,7 @@ def _claim(db: Database, run_id: int, worker_id: str, now: datetime) -> _Plan:
                           for f in extract.filters),
             options=dict(extract.template_options), date_from=run.date_from,
             date_to=run.date_to, today=now.date(),
+            state=saved.state if (saved := session.get(SourceState, extract.id)) else None,
         )
         return _Plan(
             request=request, datasource=extract.connection.datasource,
@@ -181,6 +182,8 @@ def execute_run(*, db: Database, run_id: int, worker_id: str = "inline",
     started = clock()
     plan = _claim(db, run_id, worker_id, started)
     notes: list[str] = []
+    source_notes: list[str] = []  # what the source logged (FetchResult.notes)
+    fetched: list[FetchResult] = []
     last_beat = time.monotonic()
     recorded: list[schemas.RunOut] = []
 
@@ -202,8 +205,11 @@ def execute_run(*, db: Database, run_id: int, worker_id: str = "inline",
             run = locked_run(session, run_id)
             _check_claim(run, worker_id, plan.claim_token)
             commit()
+            if fetched and fetched[0].state is not None:
+                keep_state(session, plan.window.extract_id, fetched[0].state, clock())
             recorded.append(_apply(session, run, status=RunStatus.SUCCEEDED, error=None,
-                                   rows=rows, notes=[redact(n) or "" for n in notes],
+                                   rows=rows,
+                                   notes=[redact(n) or "" for n in [*source_notes, *notes]],
                                    detail=None, started=started, finished=clock()))
 
     def cancel_check_final() -> None:
@@ -224,6 +230,8 @@ def execute_run(*, db: Database, run_id: int, worker_id: str = "inline",
             db.warehouse.ensure_table(plan.table_name, plan.fields, plan.window.date_field,
                                       plan.table_title)
         result = registry.get(plan.datasource).fetch(plan.request)
+        source_notes = result.notes
+        fetched.append(result)
         chunks = _shaped(plan, result, notes)
 
         def guarded() -> Iterator[pa.Table]:
@@ -257,9 +265,27 @@ def execute_run(*, db: Database, run_id: int, worker_id: str = "inline",
     except Exception as exc:  # a bug or an unexpected library error: record, never hide
         status = RunStatus.FAILED
         error, retry, detail = _unexpected(db, exc, retry_delay)
+    finally:
+        # A source left half-read (cancel, timeout, a failure) is stopped now, not when the
+        # garbage collector gets to it: a subprocess source is killed on close.
+        for result in fetched:
+            close = getattr(result.chunks, "close", None)
+            if close is not None:
+                close()
     return _record(db, run_id, status=status, error=redact(error), rows=rows,
-                   notes=[redact(n) or "" for n in notes], detail=redact(detail),
+                   notes=[redact(n) or "" for n in [*source_notes, *notes]],
+                   detail=redact(detail),
                    started=started, finished=clock(), retry=retry, worker_id=worker_id)
+
+
+def keep_state(session: Session, extract_id: int, state: object, now: datetime) -> None:
+    """Keep the state a source ended the extract's read with, in the outcome's transaction."""
+    row = session.get(SourceState, extract_id)
+    if row is None:
+        session.add(SourceState(extract_id=extract_id, state=state, updated_at=now))
+    else:
+        row.state = state
+        row.updated_at = now
 
 
 def _unexpected(db: Database, exc: Exception, retry_delay: Callable[[int], float] | None

@@ -89,6 +89,7 @@ from core.services.runs import (
     run_window,
     runs_stamp,
 )
+from core.services.sources import source_settings
 from core.services.users import LOCAL_USER, actor_for, list_users, set_user_role, sign_in
 from core.services.workers import ExecutorState, executor_state, schedule_firer
 from core.worker import Worker, start_embedded, stop_embedded
@@ -170,6 +171,7 @@ __all__ = [
     "seed_demo",
     "set_user_role",
     "sign_in",
+    "source_settings",
     "start_embedded",
     "start_export",
     "stop_embedded",

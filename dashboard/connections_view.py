@@ -3,6 +3,7 @@ Delete, accounts), and the form that adds one."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -10,7 +11,7 @@ import streamlit as st
 
 from core import schemas, service
 from core.vocabulary import Role
-from dashboard import auth, display, query_templates, readers, state, widgets
+from dashboard import auth, display, query_templates, readers, source_form, state, widgets
 
 NOTICE = "connections_notice"
 MASK = "••••••••"
@@ -132,6 +133,9 @@ def add_form() -> None:
     datasources = {d.name: d for d in service.list_datasources()}
     name = st.selectbox("Datasource", list(datasources), key="connections_datasource",
                         format_func=lambda n: datasources[n].title)
+    if name in source_form.PROGRAM_DATASOURCES:
+        source_form.add_form(name, create)
+        return
     slots = widgets.ProblemSlots("connections", "No connection was added")
     with st.form(f"connections_add_{name}", enter_to_submit=False):
         title = st.text_input("Title", key="connections_title",
@@ -146,14 +150,20 @@ def add_form() -> None:
                                           icon=":material/add:")
     if not submitted:
         return
-    created, error = state.attempt(service.create_connection, data={
-        "datasource": name, "title": title, "config": config, "max_concurrent_runs": limit})
+    create({"datasource": name, "title": title, "config": config,
+            "max_concurrent_runs": limit}, slots,
+           lambda c: f"Added {c.title!r} with {len(c.accounts)} account(s).")
+
+
+def create(data: dict[str, Any], slots: widgets.ProblemSlots,
+           said: Callable[[schemas.ConnectionOut], str]) -> None:
+    """Add the connection: its problems under their fields, or what was added, shown once."""
+    created, error = state.attempt(service.create_connection, data=data)
     if error is not None:
         slots.show(error)
         return
     assert created is not None
-    st.session_state[NOTICE] = (f"Added {created.title!r} with {len(created.accounts)} "
-                                "account(s).")
+    st.session_state[NOTICE] = said(created)
     readers.forget()
     st.rerun()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -139,6 +140,14 @@ def settings_inputs(schema: Mapping[str, Any], key: str,
                 label, value=None if current is None else float(current),
                 min_value=_bound(spec, "minimum", float),
                 max_value=_bound(spec, "maximum", float), help=help_text, key=widget_key)
+        elif kind in ("object", "array"):
+            text = st.text_area(label, value="" if current in (None, "", {}, [])
+                                else json.dumps(current, indent=1),
+                                help=(help_text or "") + " (JSON)", key=widget_key)
+            try:
+                out[name] = json.loads(text) if text.strip() else None
+            except ValueError:
+                out[name] = text  # the check names the field and says it is not JSON
         elif spec.get("secret"):
             out[name] = st.text_input(label, type="password", help=help_text, key=widget_key)
         else:

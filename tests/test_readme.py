@@ -23,7 +23,8 @@ def test_connector_config_table_matches_every_connectors_schema() -> None:
     table = README.split("<!-- connector-config-table")[1].split("-->", 1)[1]
     table = table.split("<!-- /connector-config-table -->")[0].strip()
     assert table == registry.markdown_table()
-    assert set(registry.BUILT_IN) == {"files", "http_json", "sample_ads", "sql"}
+    assert set(registry.BUILT_IN) == {"airbyte", "files", "http_json", "sample_ads", "singer",
+                                      "sql"}
     for name in registry.BUILT_IN:
         for key, spec in registry.get(name).config_schema["properties"].items():
             assert f"| `{name}` | `{key}` |" in table

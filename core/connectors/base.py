@@ -94,6 +94,8 @@ class FetchRequest:
     date_from: date | None
     date_to: date | None
     today: date
+    # The state the source ended this extract's last loaded read with (Airbyte, Singer).
+    state: Any = None
 
 
 Chunk: TypeAlias = pa.RecordBatch | pa.Table
@@ -108,6 +110,11 @@ class FetchResult:
     chunks: Iterator[Chunk]
     filters_applied: bool = False
     window_applied: bool = False
+    # Lines the source logged while the chunks were read (for the run's log).
+    notes: list[str] = field(default_factory=list)
+    # The state the read ended with, once the chunks are read: kept with the loaded window
+    # and handed back as the next request's `state`.
+    state: Any = None
 
 
 class Connector(Protocol):

@@ -7,10 +7,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from core import clock, errors
+from core.connectors.airbyte import Airbyte
 from core.connectors.base import Connector
 from core.connectors.files import Files
 from core.connectors.http_json import HttpJson
 from core.connectors.sample_ads import SampleAds
+from core.connectors.singer import Singer
 from core.connectors.sql import SqlDatabase
 
 _CONNECTORS: dict[str, Connector] = {}
@@ -68,6 +70,8 @@ register(SampleAds())
 register(SqlDatabase())
 register(Files())
 register(HttpJson(clock=clock.utcnow))
+register(Airbyte())
+register(Singer())
 
 # The connectors the product ships (the README documents these).
 BUILT_IN: tuple[str, ...] = tuple(names())

@@ -82,6 +82,21 @@ def checked_config(connector: Any, given: dict[str, Any]) -> tuple[dict[str, Any
     return config, problems
 
 
+def split_secrets(connector: Any, config: dict[str, Any]) -> tuple[dict[str, Any],
+                                                                   dict[str, str]]:
+    """A connection's settings apart from its secrets (to be stored encrypted): those the
+    schema marks, and those a connector finds inside its settings (an Airbyte source's
+    airbyte_secret values, by its spec)."""
+    secret_keys = secret_names(connector.config_schema)
+    plain = {k: v for k, v in config.items() if k not in secret_keys}
+    secret = {k: str(v) for k, v in config.items() if k in secret_keys}
+    split = getattr(connector, "split_secrets", None)
+    if split is not None:
+        plain, inner = split(plain)
+        secret.update(inner)
+    return plain, secret
+
+
 def create_connection(*, session: Session, data: schemas.ConnectionCreate | dict[str, Any],
                       now: datetime | None = None) -> schemas.ConnectionOut:
     """Save a connection (secrets encrypted), then load its accounts and templates."""
@@ -97,9 +112,7 @@ def create_connection(*, session: Session, data: schemas.ConnectionCreate | dict
     problems += config_problems
     if problems:
         raise errors.Invalid(problems)
-    secret_keys = secret_names(connector.config_schema)
-    plain = {k: v for k, v in config.items() if k not in secret_keys}
-    secret = {k: str(v) for k, v in config.items() if k in secret_keys}
+    plain, secret = split_secrets(connector, config)
     connection = Connection(
         datasource=body.datasource, title=body.title.strip(), config=plain,
         secrets=database_of(session).cipher.encrypt(secret),

@@ -47,8 +47,15 @@ def update_connection(*, session: Session, connection_id: int,
     cipher = database_of(session).cipher
     # Keys the schema does not declare (a sql connection's custom queries) are kept as they are.
     kept = {k: v for k, v in connection.config.items() if k not in known}
+    stored = cipher.decrypt(connection.secrets)
+    # Secrets a connector found inside its settings (an Airbyte source's airbyte_secret
+    # values): kept unless the new settings give them again.
+    inner = {k: v for k, v in stored.items() if k not in known}
     current = {**{k: v for k, v in connection.config.items() if k in known},
-               **cipher.decrypt(connection.secrets)}
+               **{k: v for k, v in stored.items() if k in known}}
+    join = getattr(connector, "join_secrets", None)
+    if join is not None:
+        current = join(current, inner)
     config = current
     if body.config is not None:
         merged = dict(current)
@@ -59,23 +66,24 @@ def update_connection(*, session: Session, connection_id: int,
                 merged.pop(name, None)  # back to its default
             else:
                 merged[name] = value
+        if join is not None:
+            merged = join(merged, inner)
         config, config_problems = catalog.checked_config(connector, merged)
         problems += config_problems
     if problems:
         raise errors.Invalid(problems)
     changed = config != current
     if changed:
-        secrets = {k: str(v) for k, v in config.items() if k in secret_keys}
+        plain, secrets = catalog.split_secrets(connector, config)
         info = ConnectionInfo(id=connection.id, datasource=connection.datasource,
-                              config={**kept, **config}, secrets=secrets)
+                              config={**kept, **plain, **secrets}, secrets=secrets)
         try:
             connector.check(info)
         except (SourceError, TransientError) as exc:
             masked = Redactor(secrets, user=info.config.get("username"))(str(exc))
             raise errors.Invalid(f"the test of the changed settings failed, nothing was "
                                  f"saved: {masked}", field="config") from None
-        connection.config = {**kept, **{k: v for k, v in config.items()
-                                        if k not in secret_keys}}
+        connection.config = {**kept, **plain}
         connection.secrets = cipher.encrypt(secrets)
     if body.title is not None:
         connection.title = body.title.strip()
