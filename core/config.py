@@ -180,6 +180,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CANCEL_GRACE", "30",
             "Seconds a cancelled Celery run gets to stop by itself before its task is "
             "terminated (revoked).", _whole_number),
+    Setting("ALERT_REMINDER_HOURS", "6",
+            "Hours between reminders of an alert still open and not acknowledged (an extract "
+            "that keeps failing sends one alert, then one reminder per this many hours).",
+            _positive_int),
+    Setting("ALERT_RETRY_HOURS", "24",
+            "Hours the deliverer keeps retrying a message a channel refuses (with exponential "
+            "backoff) before it gives up and logs it failed.", _positive_int),
+    Setting("ALERT_HOSTS", "",
+            "Hosts (comma-separated) alert webhooks, Slack and SMTP may reach; empty: any.",
+            _hosts),
 )
 
 
@@ -223,6 +233,9 @@ class Settings:
     broker_url: str
     celery_queue: str
     cancel_grace: int
+    alert_reminder_hours: int
+    alert_retry_hours: int
+    alert_hosts: frozenset[str]
 
     def with_overrides(self, **changes: Any) -> Settings:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
