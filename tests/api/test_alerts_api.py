@@ -14,11 +14,12 @@ from core.connectors import registry
 from core.connectors.base import FetchRequest, FetchResult, SourceError
 from core.db import Database
 from core.vocabulary import Role
-from tests.api.test_roles import as_role  # noqa: F401 - the fixture
+from tests.api import test_roles
 from tests.conftest import NOW, make_extract
 from tests.receivers import receiver
 
 Client = Callable[..., TestClient]
+as_role = test_roles.as_role  # the fixture: a client whose key has a role
 
 
 def failing_run(db: Database, monkeypatch: pytest.MonkeyPatch) -> int:

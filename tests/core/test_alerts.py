@@ -5,6 +5,7 @@ of simulated failure send one alert, reminders at the interval and one recovery.
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -322,3 +323,24 @@ def test_secrets_never_reach_the_audit_log_or_a_listing(db: Database) -> None:
     assert any("(changed)" in text for text in logged)
     assert "whsec_" not in " ".join(listed)
 
+
+
+def _shape(value: Any) -> Any:
+    """Keys all the way down (values' types aside): what a receiver's parser relies on."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items()}
+    return None
+
+
+def test_the_readme_example_event_has_the_shape_of_a_real_one(
+        db: Database, source: Source, extract_id: int) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    example = readme.split("<!-- alert-event-example")[1].split("```json\n")[1].split("```")[0]
+    with receiver("webhook") as hook:
+        channel_id, hook.secret = webhook_channel(db, hook.url)
+        rule(db, [channel_id], ["run.failed"])
+        source.failing = True
+        run_at(db, extract_id, NOW)
+        delivery.deliver_due(db, NOW)
+    [event] = hook.accepted
+    assert _shape(json.loads(example)) == _shape(event)
