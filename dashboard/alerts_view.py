@@ -149,10 +149,10 @@ def rule_form(names: dict[int, str], tables: dict[int, str]) -> None:
     with st.form("alerts_new_rule", clear_on_submit=True):
         events = st.multiselect("Events", RULE_EVENTS, key="alerts_rule_events",
                                 default=["run.failed", "extract.recovered"])
-        chosen = st.multiselect("Channels", list(names), format_func=names.get,
-                                key="alerts_rule_channels")
-        table_ids = st.multiselect("Data tables", list(tables), format_func=tables.get,
-                                   key="alerts_rule_tables",
+        chosen = st.multiselect("Channels", list(names), key="alerts_rule_channels",
+                                format_func=lambda i: names.get(i, str(i)))
+        table_ids = st.multiselect("Data tables", list(tables), key="alerts_rule_tables",
+                                   format_func=lambda i: tables.get(i, str(i)),
                                    help="Only extracts writing these; none: every extract")
         submitted = st.form_submit_button("Add rule", icon=":material/add:",
                                           **auth.lock(Role.EDITOR, "Adding a rule"))

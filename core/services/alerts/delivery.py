@@ -157,8 +157,9 @@ def _email(settings: Settings, config: dict[str, Any], secrets: dict[str, str],
                 smtp.login(config["username"], secrets.get("password", ""))
             smtp.send_message(email_message(event, config["from_address"], config["to"]))
     except smtplib.SMTPResponseException as exc:
-        return Outcome(False, None, f"SMTP {exc.smtp_code}: "
-                       f"{exc.smtp_error.decode(errors='replace')}")
+        said = exc.smtp_error
+        text = said.decode(errors="replace") if isinstance(said, bytes) else str(said)
+        return Outcome(False, None, f"SMTP {exc.smtp_code}: {text}")
     except (smtplib.SMTPException, OSError) as exc:
         return Outcome(False, None, f"SMTP {host}: {exc}")
     return Outcome(True)

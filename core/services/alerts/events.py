@@ -213,7 +213,8 @@ def check_alerts(db: Database, now: datetime) -> int:
         today = now.date()
         fresh = health.freshness(session=session, now=now,
                                  query=HistoryQuery(date_from=today, date_to=today))
-        stale = {int(r.extract_id) for r in fresh.itertuples() if r.stale}
+        stale = {int(i) for i, is_stale in zip(fresh["extract_id"], fresh["stale"], strict=True)
+                 if is_stale}
         for extract_id in stale:
             extract = session.get(Extract, extract_id)
             if extract is not None and raise_alert(

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from core import audit, errors, schemas
 from core.clock import utcnow
@@ -41,7 +42,7 @@ def list_alerts(*, session: Session, status: str | None = None, extract_id: int 
     """Alerts newest first: `status` open or closed (default both), of one extract or all."""
     if status is not None and status not in STATUSES:
         raise errors.Invalid(f"must be open or closed, not {status!r}", field="status")
-    where = []
+    where: list[ColumnElement[bool]] = []
     if status == "open":
         where.append(Alert.closed_at.is_(None))
     elif status == "closed":
@@ -74,7 +75,7 @@ def list_deliveries(*, session: Session, channel_id: int | None = None, page: in
                     page_size: int = 100) -> schemas.Page[schemas.DeliveryOut]:
     """The delivery log, newest first, of one channel or all: time, event, status code,
     attempts, error (never a secret)."""
-    where = []
+    where: list[ColumnElement[bool]] = []
     if channel_id is not None:
         load(session, NotificationChannel, channel_id, "notification channel")
         where.append(Delivery.channel_id == channel_id)
