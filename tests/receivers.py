@@ -1,6 +1,7 @@
 """Real receivers of alerts on loopback: a webhook endpoint that verifies every Standard
 Webhooks signature with the `standardwebhooks` package, a Slack-shaped endpoint that checks
-the body as Slack would, and an SMTP server (aiosmtpd) that keeps every mail."""
+the body as Slack would, and an SMTP server (aiosmtpd) that keeps every mail; and a failed
+extract to alert about."""
 
 from __future__ import annotations
 
@@ -9,14 +10,21 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from email import message_from_bytes
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import pytest
 import standardwebhooks
 from aiosmtpd.controller import Controller
 
+from core import runner, service
+from core.connectors import registry
+from core.connectors.base import FetchRequest, FetchResult, SourceError
+from core.db import Database
+from tests.conftest import NOW, make_extract
 from tests.servers import free_port
 
 
@@ -112,3 +120,18 @@ def smtp_server() -> Iterator[tuple[int, _Mailbox]]:
         yield controller.port, mailbox
     finally:
         controller.stop()
+
+
+def failed_extract(db: Database, monkeypatch: pytest.MonkeyPatch, error: str) -> int:
+    """Something to alert about: an extract whose one run failed for good with `error` (its
+    run.failed alert open). Returns the extract's id."""
+    def fetch(_request: FetchRequest) -> FetchResult:
+        raise SourceError(error)
+
+    monkeypatch.setattr(registry.get("sample_ads"), "fetch", fetch)
+    with db.session() as s:
+        extract_id = make_extract(s).id
+        [run] = service.run_extract(session=s, extract_id=extract_id, now=NOW,
+                                    date_from=date(2026, 11, 1), date_to=date(2026, 11, 2))
+    assert runner.execute_run(db=db, run_id=run.id, clock=lambda: NOW).status == "failed"
+    return extract_id

@@ -4,36 +4,19 @@ test to a real loopback receiver), rules (editors), alerts (paged; acknowledge).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 
-from core import runner, service
-from core.connectors import registry
-from core.connectors.base import FetchRequest, FetchResult, SourceError
 from core.db import Database
 from core.vocabulary import Role
 from tests.api import test_roles
-from tests.conftest import NOW, make_extract
-from tests.receivers import receiver
+from tests.conftest import NOW
+from tests.receivers import failed_extract, receiver
 
 Client = Callable[..., TestClient]
 as_role = test_roles.as_role  # the fixture: a client whose key has a role
-
-
-def failing_run(db: Database, monkeypatch: pytest.MonkeyPatch) -> int:
-    """An extract whose one run failed for good; returns the extract's id."""
-    def fetch(_request: FetchRequest) -> FetchResult:
-        raise SourceError("the source said no")
-
-    monkeypatch.setattr(registry.get("sample_ads"), "fetch", fetch)
-    with db.session() as s:
-        extract_id = make_extract(s).id
-        [run] = service.run_extract(session=s, extract_id=extract_id, now=NOW,
-                                    date_from=date(2026, 11, 1), date_to=date(2026, 11, 2))
-    assert runner.execute_run(db=db, run_id=run.id, clock=lambda: NOW).status == "failed"
-    return extract_id
 
 
 def test_an_admin_makes_a_webhook_channel_whose_secret_is_shown_once_and_tests_it(
@@ -110,7 +93,7 @@ def test_an_editor_makes_mutes_and_deletes_a_rule(as_role: Client) -> None:
 
 def test_alerts_are_listed_paged_and_acknowledged(
         db: Database, as_role: Client, monkeypatch: pytest.MonkeyPatch) -> None:
-    extract_id = failing_run(db, monkeypatch)
+    extract_id = failed_extract(db, monkeypatch, "the source said no")
     viewer, editor = as_role(Role.VIEWER), as_role(Role.EDITOR)
     page = viewer.get("/api/v3/alerts", params={"status": "open"}).json()
     assert page["count"] == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from core.services.alerts import delivery
 from core.vocabulary import ActorKind, Role
 from core.worker import deliverer, executors
 from tests.conftest import NOW, make_extract, make_settings
-from tests.receivers import receiver, smtp_server
+from tests.receivers import Receiver, receiver, smtp_server
 
 WEEK = (date(2026, 11, 1), date(2026, 11, 7))
 ADMIN = schemas.Actor(kind=ActorKind.USER, name="lead@example.com", role=Role.ADMIN)
@@ -89,6 +90,15 @@ def deliveries(db: Database) -> list[Delivery]:
 
 
 @pytest.fixture
+def hook(db: Database) -> Iterator[Receiver]:
+    """A webhook receiver on loopback, with its channel and a rule sending it run.failed."""
+    with receiver("webhook") as got:
+        channel_id, got.secret = webhook_channel(db, got.url)
+        rule(db, [channel_id], ["run.failed"])
+        yield got
+
+
+@pytest.fixture
 def extract_id(db: Database) -> int:
     with db.session() as s:
         return make_extract(s).id
@@ -139,23 +149,20 @@ def test_a_final_failure_reaches_a_signed_webhook_slack_and_email(
 
 
 def test_a_receiver_down_for_a_while_gets_the_event_once_with_the_same_id(
-        db: Database, source: Source, extract_id: int) -> None:
-    with receiver("webhook") as hook:
-        channel_id, hook.secret = webhook_channel(db, hook.url)
-        rule(db, [channel_id], ["run.failed"])
-        source.failing = True
-        run_at(db, extract_id, NOW)
-        hook.down = True
-        now = NOW
-        for _ in range(4):  # four attempts while it is down, each at its backoff
-            assert delivery.deliver_due(db, now) == 1
-            [row] = deliveries(db)
-            assert row.status == "pending" and row.status_code == 503
-            assert delivery.deliver_due(db, row.next_attempt_at - timedelta(seconds=1)) == 0
-            now = row.next_attempt_at
-        hook.down = False
+        db: Database, source: Source, extract_id: int, hook: Receiver) -> None:
+    source.failing = True
+    run_at(db, extract_id, NOW)
+    hook.down = True
+    now = NOW
+    for _ in range(4):  # four attempts while it is down, each at its backoff
         assert delivery.deliver_due(db, now) == 1
-        assert delivery.deliver_due(db, now + timedelta(hours=2)) == 0
+        [row] = deliveries(db)
+        assert row.status == "pending" and row.status_code == 503
+        assert delivery.deliver_due(db, row.next_attempt_at - timedelta(seconds=1)) == 0
+        now = row.next_attempt_at
+    hook.down = False
+    assert delivery.deliver_due(db, now) == 1
+    assert delivery.deliver_due(db, now + timedelta(hours=2)) == 0
 
     [event] = hook.accepted
     assert len(hook.attempts) == 5 and set(hook.attempts) == {event["id"]}
@@ -166,17 +173,14 @@ def test_a_receiver_down_for_a_while_gets_the_event_once_with_the_same_id(
 
 
 def test_a_receiver_that_stays_down_is_given_up_after_the_retry_period(
-        db: Database, source: Source, extract_id: int) -> None:
-    with receiver("webhook") as hook:
-        channel_id, hook.secret = webhook_channel(db, hook.url)
-        rule(db, [channel_id], ["run.failed"])
-        source.failing = True
-        run_at(db, extract_id, NOW)
-        hook.down = True
-        now, attempts = NOW, 0
-        while (row := deliveries(db)[0]).status == "pending":
-            now = max(now, row.next_attempt_at)
-            attempts += delivery.deliver_due(db, now)
+        db: Database, source: Source, extract_id: int, hook: Receiver) -> None:
+    source.failing = True
+    run_at(db, extract_id, NOW)
+    hook.down = True
+    now, attempts = NOW, 0
+    while (row := deliveries(db)[0]).status == "pending":
+        now = max(now, row.next_attempt_at)
+        attempts += delivery.deliver_due(db, now)
     assert row.status == "failed" and row.attempts == attempts
     assert row.error is not None and row.error.startswith(f"gave up after {attempts} attempts")
     assert timedelta(hours=23) < now - NOW <= timedelta(hours=24)
@@ -222,20 +226,17 @@ def test_hours_of_failure_send_one_alert_reminders_at_the_interval_and_one_recov
 
 
 def test_an_acknowledged_alert_sends_no_more_reminders(
-        db: Database, source: Source, extract_id: int) -> None:
-    with receiver("webhook") as hook:
-        channel_id, hook.secret = webhook_channel(db, hook.url)
-        rule(db, [channel_id], ["run.failed"])
-        source.failing = True
-        run_at(db, extract_id, NOW)
-        with db.session() as s:
-            [alert] = service.list_alerts(session=s, status="open").items
-            service.act_as(s, ADMIN, NOW)
-            acked = service.acknowledge_alert(session=s, alert_id=alert.id, now=NOW)
-        assert acked.acknowledged_by == "lead@example.com"
-        step = deliverer.Deliverer(db)
-        for hours in range(0, 8):
-            step.step(NOW + timedelta(hours=hours))
+        db: Database, source: Source, extract_id: int, hook: Receiver) -> None:
+    source.failing = True
+    run_at(db, extract_id, NOW)
+    with db.session() as s:
+        [alert] = service.list_alerts(session=s, status="open").items
+        service.act_as(s, ADMIN, NOW)
+        acked = service.acknowledge_alert(session=s, alert_id=alert.id, now=NOW)
+    assert acked.acknowledged_by == "lead@example.com"
+    step = deliverer.Deliverer(db)
+    for hours in range(0, 8):
+        step.step(NOW + timedelta(hours=hours))
     assert [e["reminder"] for e in hook.accepted] == [False]
 
 
@@ -333,14 +334,11 @@ def _shape(value: Any) -> Any:
 
 
 def test_the_readme_example_event_has_the_shape_of_a_real_one(
-        db: Database, source: Source, extract_id: int) -> None:
+        db: Database, source: Source, extract_id: int, hook: Receiver) -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     example = readme.split("<!-- alert-event-example")[1].split("```json\n")[1].split("```")[0]
-    with receiver("webhook") as hook:
-        channel_id, hook.secret = webhook_channel(db, hook.url)
-        rule(db, [channel_id], ["run.failed"])
-        source.failing = True
-        run_at(db, extract_id, NOW)
-        delivery.deliver_due(db, NOW)
+    source.failing = True
+    run_at(db, extract_id, NOW)
+    delivery.deliver_due(db, NOW)
     [event] = hook.accepted
     assert _shape(json.loads(example)) == _shape(event)

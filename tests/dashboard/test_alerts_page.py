@@ -3,34 +3,17 @@ test to a real loopback receiver), rules, the delivery log; the extract page's o
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import runner, service
-from core.connectors import registry
-from core.connectors.base import FetchRequest, FetchResult, SourceError
+from core import service
 from core.db import Database
 from dashboard import navigation
-from tests.conftest import NOW, make_extract
+from tests.conftest import NOW
 from tests.dashboard.conftest import open_page, texts
-from tests.receivers import receiver
+from tests.receivers import failed_extract, receiver
 
 PAGE = navigation.ALERTS
-
-
-def failed_extract(db: Database, monkeypatch: pytest.MonkeyPatch) -> int:
-    def fetch(_request: FetchRequest) -> FetchResult:
-        raise SourceError("the access token was revoked")
-
-    monkeypatch.setattr(registry.get("sample_ads"), "fetch", fetch)
-    with db.session() as s:
-        extract_id = make_extract(s).id
-        [run] = service.run_extract(session=s, extract_id=extract_id, now=NOW,
-                                    date_from=date(2026, 11, 1), date_to=date(2026, 11, 2))
-    runner.execute_run(db=db, run_id=run.id, clock=lambda: NOW)
-    return extract_id
 
 
 def click(at: AppTest, label: str) -> AppTest:
@@ -39,7 +22,7 @@ def click(at: AppTest, label: str) -> AppTest:
 
 def test_an_open_alert_is_listed_and_acknowledged(
         app_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    failed_extract(app_db, monkeypatch)
+    failed_extract(app_db, monkeypatch, "the access token was revoked")
     at = open_page(PAGE)
     assert not at.exception
     [table, *_] = at.dataframe
@@ -58,7 +41,7 @@ def test_an_open_alert_is_listed_and_acknowledged(
 
 def test_the_extract_page_shows_its_open_alert(
         app_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    extract_id = failed_extract(app_db, monkeypatch)
+    extract_id = failed_extract(app_db, monkeypatch, "the access token was revoked")
     at = AppTest.from_file(str(navigation.PAGES.parent / "dashboard" / "router.py"),
                            default_timeout=120)
     at.query_params["id"] = str(extract_id)
