@@ -93,8 +93,9 @@ class Worker:
                                                on_fired=self.wake)
         self.is_leader = False  # keeps schedule jobs: follows the lease at every tick
         # Alerts go out on their own thread; staleness checks and reminders on the leader.
-        self.deliverer = deliverer.Deliverer(db, clock=clock, checks=lambda: self.is_leader) \
-            if deliver_alerts else None
+        self.deliverer = deliverer.Deliverer(
+            db, clock=clock, checks=lambda: self.is_leader,
+            busy=lambda: bool(self.executor.in_flight())) if deliver_alerts else None
         self._term: datetime | None = None  # the hold the jobs were synced for
         self._due: dict[str, datetime] = {}
         self._wake = threading.Event()

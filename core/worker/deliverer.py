@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -26,16 +27,22 @@ log = logging.getLogger(__name__)
 
 CHECK_EVERY = timedelta(minutes=1)
 IDLE_SECONDS = 1.0
+# While runs execute in this process the deliverer takes at most this share of the time
+# (it shares the interpreter with them): after a batch it rests SHARE_REST times as long.
+BUSY_BATCH = 50
+SHARE_REST = 4.0
 
 
 class Deliverer:
     """Sends due alert deliveries on its own thread; `step(now)` is one pass (tests)."""
 
     def __init__(self, db: Database, *, clock: Callable[[], datetime] = utcnow,
-                 checks: Callable[[], bool] = lambda: True) -> None:
+                 checks: Callable[[], bool] = lambda: True,
+                 busy: Callable[[], bool] = lambda: False) -> None:
         self.db = db
         self.clock = clock
         self.checks = checks  # whether this worker raises staleness alerts and reminders
+        self.busy = busy  # whether runs execute in this process now
         self._next_check = datetime.min.replace(tzinfo=UTC)
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -48,10 +55,15 @@ class Deliverer:
             events.check_alerts(self.db, now)
         sent = 0
         while not self._stopping.is_set():
-            attempted = delivery.deliver_due(self.db, now)
+            busy = self.busy()
+            batch = BUSY_BATCH if busy else delivery.BATCH
+            started = time.monotonic()
+            attempted = delivery.deliver_due(self.db, now, limit=batch)
             sent += attempted
-            if attempted < delivery.BATCH:
+            if attempted < batch:
                 break
+            if busy:  # runs go first: rest before the next batch
+                self._stopping.wait(SHARE_REST * (time.monotonic() - started))
             now = max(now, self.clock())
         return sent
 

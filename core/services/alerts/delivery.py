@@ -189,64 +189,89 @@ def send(settings: Settings, channel: NotificationChannel, secrets: dict[str, st
 def record(delivery: Delivery, outcome: Outcome, now: datetime, give_up_after: timedelta
            ) -> None:
     """Write an attempt's outcome: delivered, retried later, or failed for good."""
-    delivery.attempts += 1
-    delivery.last_attempt_at = now
-    delivery.status_code = outcome.status_code
-    delivery.error = outcome.error
+    for key, value in outcome_values(delivery.attempts, delivery.created_at, outcome, now,
+                                     give_up_after).items():
+        setattr(delivery, key, value)
+
+
+def outcome_values(attempts: int, created_at: datetime, outcome: Outcome, now: datetime,
+                   give_up_after: timedelta) -> dict[str, Any]:
+    """The columns an attempt's outcome sets: delivered, retried later, or failed for good."""
+    values: dict[str, Any] = {"attempts": attempts + 1, "last_attempt_at": now,
+                              "status_code": outcome.status_code, "error": outcome.error}
     if outcome.ok:
-        delivery.status = DeliveryStatus.DELIVERED
-        delivery.delivered_at = now
-        return
-    retry_at = now + backoff(delivery.attempts)
-    if retry_at > delivery.created_at + give_up_after:
-        delivery.status = DeliveryStatus.FAILED
-        delivery.error = f"gave up after {delivery.attempts} attempts: {outcome.error}"
-    else:
-        delivery.next_attempt_at = retry_at
+        return {**values, "status": DeliveryStatus.DELIVERED, "delivered_at": now}
+    retry_at = now + backoff(attempts + 1)
+    if retry_at > created_at + give_up_after:
+        return {**values, "status": DeliveryStatus.FAILED,
+                "error": f"gave up after {attempts + 1} attempts: {outcome.error}"}
+    return {**values, "next_attempt_at": retry_at}
 
 
-def _claim(db: Database, now: datetime, limit: int) -> list[int]:
+@dataclass(frozen=True)
+class _Due:
+    id: int
+    event_id: str
+    channel_id: int
+    attempts: int
+    created_at: datetime
+    payload: dict[str, Any]
+
+
+def _claim(db: Database, now: datetime, limit: int) -> list[_Due]:
     """Take up to `limit` due deliveries: each is pushed CLAIM_FOR ahead, guarded on the
     time we saw, so a second deliverer never sends the same one at once."""
     claimed = []
     with db.session() as session:
         due = session.execute(
-            select(Delivery.id, Delivery.next_attempt_at)
+            select(Delivery.id, Delivery.next_attempt_at, Delivery.event_id,
+                   Delivery.channel_id, Delivery.attempts, Delivery.created_at,
+                   Delivery.payload)
             .where(Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_at <= now)
             .order_by(Delivery.next_attempt_at, Delivery.id).limit(limit)).all()
-        for delivery_id, seen in due:
+        for delivery_id, seen, event_id, channel_id, attempts, created_at, body in due:
             result = session.execute(update(Delivery).where(
                 Delivery.id == delivery_id, Delivery.status == DeliveryStatus.PENDING,
                 Delivery.next_attempt_at == seen).values(next_attempt_at=now + CLAIM_FOR))
             if getattr(result, "rowcount", 0) == 1:
-                claimed.append(delivery_id)
+                claimed.append(_Due(delivery_id, event_id, channel_id, attempts, created_at,
+                                    body))
     return claimed
 
 
 def deliver_due(db: Database, now: datetime, *, limit: int = BATCH,
                 sent_at: Callable[[], datetime] = utcnow) -> int:
-    """Send the deliveries due at `now` (at most `limit`); return how many were attempted."""
-    ids = _claim(db, now, limit)
-    if not ids:
+    """Send the deliveries due at `now` (at most `limit`); return how many were attempted.
+
+    No transaction is open while it sends (a SQLite transaction holds the write lock runs
+    need): one claims, one reads the channels, the sending happens outside, one records.
+    """
+    due = _claim(db, now, limit)
+    if not due:
         return 0
     give_up_after = timedelta(hours=db.settings.alert_retry_hours)
     with db.session() as session:
-        deliveries = list(session.scalars(select(Delivery).where(Delivery.id.in_(ids))
-                                          .order_by(Delivery.id)))
         channels = {c.id: c for c in session.scalars(select(NotificationChannel).where(
-            NotificationChannel.id.in_({d.channel_id for d in deliveries})))}
-        secrets: dict[int, dict[str, str]] = {}
-        for delivery in deliveries:
-            channel = channels[delivery.channel_id]
-            try:
-                if channel.id not in secrets:
-                    secrets[channel.id] = db.cipher.decrypt(channel.secrets)
-                outcome = send(db.settings, channel, secrets[channel.id], delivery.payload,
-                               sent_at)
-            except errors.ExtractsError as exc:
-                outcome = Outcome(False, None, str(exc))
-            record(delivery, outcome, now, give_up_after)
-            if not outcome.ok:
-                log.warning("alert %s to channel %s: attempt %s failed: %s", delivery.event_id,
-                            channel.id, delivery.attempts, outcome.error)
-    return len(ids)
+            NotificationChannel.id.in_({d.channel_id for d in due})))}
+        session.expunge_all()
+    secrets: dict[int, dict[str, str]] = {}
+    results = []
+    for item in due:
+        channel = channels.get(item.channel_id)
+        try:
+            if channel is None:  # deleted meanwhile: its deliveries went with it
+                continue
+            if channel.id not in secrets:
+                secrets[channel.id] = db.cipher.decrypt(channel.secrets)
+            outcome = send(db.settings, channel, secrets[channel.id], item.payload, sent_at)
+        except errors.ExtractsError as exc:
+            outcome = Outcome(False, None, str(exc))
+        if not outcome.ok:
+            log.warning("alert %s to channel %s: attempt %s failed: %s", item.event_id,
+                        item.channel_id, item.attempts + 1, outcome.error)
+        results.append((item, outcome_values(item.attempts, item.created_at, outcome, now,
+                                             give_up_after)))
+    with db.session() as session:
+        for item, values in results:
+            session.execute(update(Delivery).where(Delivery.id == item.id).values(**values))
+    return len(due)
