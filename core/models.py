@@ -386,6 +386,8 @@ class AlertRule(Base):
     data_table_ids: Mapped[list[Any]] = mapped_column(default=list)
     connection_ids: Mapped[list[Any]] = mapped_column(default=list)
     datasources: Mapped[list[Any]] = mapped_column(default=list)
+    # extract.stale also when an extract in scope has had no success for this many hours.
+    stale_after_hours: Mapped[int | None] = mapped_column(Integer)
     muted_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
 

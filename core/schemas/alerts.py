@@ -107,6 +107,10 @@ class RuleCreate(BaseModel):
     connection_ids: list[DbId] = Field(default_factory=list, max_length=1000)
     datasources: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list,
                                                                      max_length=100)
+    stale_after_hours: int | None = Field(
+        default=None, ge=1, le=24 * 366, description="Also raise extract.stale for an extract "
+        "in scope with no successful run for this many hours (besides the History page's "
+        "rule).")
     muted_until: datetime | None = None
 
 
@@ -123,6 +127,10 @@ class RulePatch(BaseModel):
     connection_ids: list[DbId] | None = Field(default=None, max_length=1000)
     datasources: list[Annotated[str, Field(max_length=64)]] | None = Field(default=None,
                                                                             max_length=100)
+    stale_after_hours: int | None = Field(
+        default=None, ge=1, le=24 * 366, description="Also raise extract.stale for an extract "
+        "in scope with no successful run for this many hours (besides the History page's "
+        "rule).")
     muted_until: datetime | None = None
 
 
@@ -135,6 +143,7 @@ class RuleOut(BaseModel):
     data_table_ids: list[int]
     connection_ids: list[int]
     datasources: list[str]
+    stale_after_hours: int | None
     muted_until: datetime | None
     created_at: datetime
 

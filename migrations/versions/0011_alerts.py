@@ -28,6 +28,7 @@ def upgrade() -> None:
     sa.Column('data_table_ids', sa.JSON(), nullable=False),
     sa.Column('connection_ids', sa.JSON(), nullable=False),
     sa.Column('datasources', sa.JSON(), nullable=False),
+    sa.Column('stale_after_hours', sa.Integer(), nullable=True),
     sa.Column('muted_until', core.models.UTCDateTime(), nullable=True),
     sa.Column('created_at', core.models.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_alert_rules')),

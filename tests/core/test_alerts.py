@@ -342,3 +342,32 @@ def test_the_readme_example_event_has_the_shape_of_a_real_one(
     delivery.deliver_due(db, NOW)
     [event] = hook.accepted
     assert _shape(json.loads(example)) == _shape(event)
+
+
+def test_a_rule_s_freshness_limit_raises_extract_stale_once_and_a_success_recovers_it(
+        db: Database, source: Source, extract_id: int) -> None:
+    assert run_at(db, extract_id, NOW) == "succeeded"
+    with receiver("webhook") as hook:
+        channel_id, hook.secret = webhook_channel(db, hook.url)
+        rule(db, [channel_id], ["extract.stale", "extract.recovered"],
+             extract_ids=[extract_id], stale_after_hours=3)
+        step = deliverer.Deliverer(db)
+        for minute in range(0, 4 * 60, 10):
+            step.step(NOW + timedelta(minutes=minute))
+        assert run_at(db, extract_id, NOW + timedelta(hours=4)) == "succeeded"
+        step.step(NOW + timedelta(hours=4))
+    assert [(e["type"], e["time"]) for e in hook.accepted] == [
+        ("extract.stale", (NOW + timedelta(hours=3, minutes=10)).isoformat()),
+        ("extract.recovered", (NOW + timedelta(hours=4)).isoformat())]
+    assert "no successful run for 3 hours" in hook.accepted[0]["message"]
+
+
+def test_a_freshness_limit_must_be_a_whole_number_of_hours(db: Database) -> None:
+    with db.session() as s:
+        channel = service.create_channel(session=s, now=NOW, data={
+            "kind": "webhook", "title": "x", "url": "https://example.com/in"})
+    with db.session() as s, pytest.raises(errors.Invalid) as caught:
+        service.create_alert_rule(session=s, now=NOW, data={
+            "events": ["extract.stale"], "channel_ids": [channel.id], "stale_after_hours": 0})
+    assert caught.value.for_field("stale_after_hours") == [
+        "Input should be greater than or equal to 1, not 0"]

@@ -80,6 +80,10 @@ def _matches(rule: AlertRule, kind: EventKind, extract: Extract, now: datetime) 
         return False
     if rule.muted_until is not None and rule.muted_until > now:
         return False
+    return _in_scope(rule, extract)
+
+
+def _in_scope(rule: AlertRule, extract: Extract) -> bool:
     scopes = ((rule.extract_ids, extract.id), (rule.data_table_ids, extract.data_table_id),
               (rule.connection_ids, extract.connection_id),
               (rule.datasources, extract.connection.datasource))
@@ -203,6 +207,28 @@ def on_auto_pause(session: Session, extract: Extract, now: datetime) -> None:
                 f"{extract.title}: {extract.error_text}")
 
 
+def _stale(session: Session, now: datetime) -> dict[int, str]:
+    """Stale extracts and why: the History page's rule, or a rule's freshness limit."""
+    today = now.date()
+    fresh = health.freshness(session=session, now=now,
+                             query=HistoryQuery(date_from=today, date_to=today))
+    stale = {int(i): "no successful run for over twice its schedule's interval"
+             for i, is_stale in zip(fresh["extract_id"], fresh["stale"], strict=True)
+             if is_stale}
+    limited = [r for r in session.scalars(select(AlertRule).where(
+        AlertRule.stale_after_hours.is_not(None)))]
+    if not limited:
+        return stale
+    for extract in session.scalars(select(Extract).where(Extract.is_paused.is_(False))):
+        since = extract.last_sync or extract.created_at
+        for rule in limited:
+            hours = rule.stale_after_hours or 0
+            if (extract.id not in stale and now - since > timedelta(hours=hours)
+                    and _in_scope(rule, extract)):
+                stale[extract.id] = f"no successful run for {hours} hours"
+    return stale
+
+
 def check_alerts(db: Database, now: datetime) -> int:
     """The periodic part: open staleness alerts (the History page's freshness rule) and close
     those fresh again; send a reminder of each open, unacknowledged alert not notified for
@@ -210,17 +236,13 @@ def check_alerts(db: Database, now: datetime) -> int:
     every = timedelta(hours=db.settings.alert_reminder_hours)
     queued = 0
     with db.session() as session:
-        today = now.date()
-        fresh = health.freshness(session=session, now=now,
-                                 query=HistoryQuery(date_from=today, date_to=today))
-        stale = {int(i) for i, is_stale in zip(fresh["extract_id"], fresh["stale"], strict=True)
-                 if is_stale}
-        for extract_id in stale:
+        stale = _stale(session, now)
+        for extract_id, why in stale.items():
             extract = session.get(Extract, extract_id)
             if extract is not None and raise_alert(
                     session, EventKind.STALE, extract, now,
-                    f"{extract.title}: no successful run for over twice its schedule's "
-                    f"interval (last sync {_iso(extract.last_sync) or 'never'})") is not None:
+                    f"{extract.title}: {why} (last sync "
+                    f"{_iso(extract.last_sync) or 'never'})") is not None:
                 queued += 1
         for alert in session.scalars(select(Alert).where(
                 Alert.kind == EventKind.STALE, Alert.open_key.is_not(None))):

@@ -24,7 +24,8 @@ def rule_out(rule: AlertRule) -> schemas.RuleOut:
         id=rule.id, title=rule.title, events=list(rule.events),
         channel_ids=list(rule.channel_ids), extract_ids=list(rule.extract_ids),
         data_table_ids=list(rule.data_table_ids), connection_ids=list(rule.connection_ids),
-        datasources=list(rule.datasources), muted_until=rule.muted_until,
+        datasources=list(rule.datasources),
+        stale_after_hours=rule.stale_after_hours, muted_until=rule.muted_until,
         created_at=rule.created_at)
 
 
@@ -86,7 +87,8 @@ def update_alert_rule(*, session: Session, rule_id: int,
     for key in ("events", "channel_ids"):
         if key in values and values[key] is None:
             raise errors.Invalid(Problem(key, "must be a list with at least one item"))
-    _apply(session, rule, {k: ([] if v is None and k != "muted_until" and k != "title" else v)
+    nullable = ("muted_until", "title", "stale_after_hours")
+    _apply(session, rule, {k: ([] if v is None and k not in nullable else v)
                            for k, v in values.items() if not (k == "title" and v is None)})
     session.flush()
     return rule_out(rule)
