@@ -15,7 +15,6 @@ import pytest
 from sqlalchemy import select
 
 from core import errors, schemas, service
-from core.config import Settings
 from core.connectors import registry
 from core.connectors.base import FetchRequest, FetchResult, SourceError
 from core.db import Database
@@ -23,17 +22,19 @@ from core.models import AuditEvent, Delivery
 from core.services.alerts import delivery
 from core.vocabulary import ActorKind, Role
 from core.worker import deliverer, executors
-from tests.conftest import NOW, make_extract, make_settings
+from tests.conftest import NOW, make_extract
 from tests.receivers import Receiver, receiver, smtp_server
 
+# The outbox, the claims and the open-alert key depend on the database: both run these.
+pytestmark = pytest.mark.both_databases
 WEEK = (date(2026, 11, 1), date(2026, 11, 7))
 ADMIN = schemas.Actor(kind=ActorKind.USER, name="lead@example.com", role=Role.ADMIN)
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+@pytest.fixture(autouse=True)
+def reminders_every_two_hours(db: Database) -> None:
     # Reminders every 2 hours; no auto-pause in these few hours of failures.
-    return make_settings(tmp_path, alert_reminder_hours=2, auto_pause_after=100)
+    db.settings = db.settings.with_overrides(alert_reminder_hours=2, auto_pause_after=100)
 
 
 class Source:
@@ -294,9 +295,8 @@ def test_bad_channels_and_rules_are_refused_naming_the_field_and_nothing_is_writ
         assert service.list_alert_rules(session=s) == []
 
 
-def test_alert_hosts_confine_where_alerts_go(tmp_path: Path, db: Database) -> None:
-    confined = make_settings(tmp_path, alert_hosts=frozenset({"hooks.slack.com"}))
-    db.settings = confined
+def test_alert_hosts_confine_where_alerts_go(db: Database) -> None:
+    db.settings = db.settings.with_overrides(alert_hosts=frozenset({"hooks.slack.com"}))
     with db.session() as s, pytest.raises(errors.Invalid) as caught:
         service.create_channel(session=s, now=NOW, data={
             "kind": "webhook", "title": "x", "url": "http://127.0.0.1:9/x"})
