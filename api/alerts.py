@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import Path, Query, Request, Response, status
 
-from api.deps import MAX_ID, ExtractId, NowDep, SessionDep
+from api.deps import MAX_ID, NowDep, SessionDep
 from api.models import Paginated, paginated
 from api.routing import BothSlashesRouter
 from core import schemas, service
@@ -120,7 +120,7 @@ def delete_alert_rule(session: SessionDep, rule_id: RuleId) -> Response:
 def list_alerts(request: Request, session: SessionDep,
                 status: Annotated[Literal["open", "closed"] | None, Query(
                     description="open or closed; both when left out.")] = None,
-                extract_id: Annotated[ExtractId | None, Query()] = None,
+                extract_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
                 page: PageNo = 1, page_size: PageSize = 100) -> Paginated[schemas.AlertOut]:
     """Alerts, newest first: open until the extract recovers."""
     found = service.list_alerts(session=session, status=status, extract_id=extract_id,

@@ -106,6 +106,8 @@ def test_alerts_are_listed_paged_and_acknowledged(
     assert acked.status_code == 200
     assert acked.json()["acknowledged_by"].startswith("key_")
     assert viewer.get("/api/v3/alerts", params={"status": "closed"}).json()["count"] == 0
+    assert viewer.get("/api/v3/alerts", params={"extract_id": extract_id}).json()["count"] == 1
+    assert viewer.get("/api/v3/alerts", params={"extract_id": 999}).json()["count"] == 0
     assert viewer.get("/api/v3/alerts", params={"status": "shut"}).status_code in (400, 422)
     assert viewer.post("/api/v3/alerts/999/acknowledge").status_code == 403
     assert editor.post("/api/v3/alerts/999/acknowledge").status_code == 404
