@@ -350,6 +350,6 @@ def _apply(session: Session, run: Run, *, status: RunStatus, error: str | None, 
     refresh_status(session, extract)
     session.flush()
     if run.status in FINISHED_RUN_STATUSES:  # alerts ride in the outcome's transaction
-        alert_events.on_run_finished(session, run, finished)
+        alert_events.after_outcome(session, run, finished)
     return run_out(run, with_log=True)
 

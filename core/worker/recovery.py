@@ -95,7 +95,7 @@ def recover_stale_runs(db: Database, now: datetime,
                 finished_extracts.add(extract.id)
             refresh_status(session, extract)
             if run.attempts >= run.max_attempts:  # final: alerts ride in this transaction
-                alert_events.on_run_finished(session, run, now)
+                alert_events.after_outcome(session, run, now)
             failed.append(run_id)
             log.warning("run %s: %s; %s", run_id, WORKER_STOPPED,
                         "retrying" if run.attempts < run.max_attempts else "no attempts left")

@@ -19,7 +19,7 @@ from core.connectors import registry
 from core.connectors.base import FetchRequest, FetchResult, SourceError
 from core.db import Database
 from core.models import AuditEvent, Delivery
-from core.services.alerts import delivery
+from core.services.alerts import delivery, events
 from core.vocabulary import ActorKind, Role
 from core.worker import deliverer, executors
 from tests.conftest import NOW, make_extract
@@ -371,3 +371,18 @@ def test_a_freshness_limit_must_be_a_whole_number_of_hours(db: Database) -> None
             "events": ["extract.stale"], "channel_ids": [channel.id], "stale_after_hours": 0})
     assert caught.value.for_field("stale_after_hours") == [
         "Input should be greater than or equal to 1, not 0"]
+
+
+def test_a_failure_to_write_alerts_never_loses_the_run_s_outcome(
+        db: Database, source: Source, extract_id: int, hook: Receiver,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("a bug in the alerts")
+
+    monkeypatch.setattr(events, "raise_alert", broken)
+    source.failing = True
+    assert run_at(db, extract_id, NOW) == "failed"
+    with db.session() as s:
+        assert service.get_extract(session=s, extract_id=extract_id).status == "error"
+        assert service.list_alerts(session=s).items == []
+    assert deliveries(db) == []

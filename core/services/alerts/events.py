@@ -11,6 +11,7 @@ extract.recovered.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -24,6 +25,8 @@ from core.models import Alert, AlertRule, Delivery, Extract, NotificationChannel
 from core.services.history import anomalies, health
 from core.services.history.query import HistoryQuery
 from core.vocabulary import DeliveryStatus, EventKind, RunStatus
+
+log = logging.getLogger(__name__)
 
 # A success closes these with one extract.recovered; a normal run closes an anomaly quietly.
 RECOVERABLE = (EventKind.RUN_FAILED, EventKind.PAUSED_AUTOMATICALLY, EventKind.STALE)
@@ -169,6 +172,18 @@ def close_alerts(session: Session, extract_id: int, kinds: tuple[EventKind, ...]
 
 
 # -- what raises events ----------------------------------------------------------------
+
+
+def after_outcome(session: Session, run: Run, now: datetime) -> None:
+    """`on_run_finished` in a savepoint of the outcome's transaction: should raising the
+    alerts fail (a bug, a bad row), the run's outcome is kept and the failure logged; a run's
+    recorded outcome matters more than its alert."""
+    try:
+        with session.begin_nested():
+            on_run_finished(session, run, now)
+    except Exception:
+        log.exception("run %s: its alerts could not be written; its outcome is kept", run.id)
+
 
 
 def on_run_finished(session: Session, run: Run, now: datetime) -> None:
