@@ -34,6 +34,7 @@ from core.models import (
     Connection,
     DataTable,
     Delivery,
+    DigestSubscription,
     Extract,
     NotificationChannel,
     Run,
@@ -91,6 +92,11 @@ RULES: dict[type, Rule] = {
     Alert: Rule("alert", Role.EDITOR, title=lambda a: f"{a.kind} of extract {a.extract_id}",
                 ignored=frozenset({"last_notified_at", "reminders", "open_key", "closed_at"})),
     Delivery: Rule("delivery", Role.VIEWER, logged=False),  # the outbox: its own log
+    # Anyone may opt themselves in or out of the daily digest; nobody else.
+    DigestSubscription: Rule("daily digest", Role.ADMIN,
+                             title=lambda d: f"daily digest of user {d.user_id}",
+                             ignored=frozenset({"created_at"}),
+                             own=lambda actor, d: actor.user_id == d.user_id),
 }
 
 

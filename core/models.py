@@ -440,3 +440,15 @@ class Delivery(Base):
     status_code: Mapped[int | None]
     error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[datetime | None]
+    # Set on what must go out once only: the daily digest's "digest:<user id>:<day>".
+    once_key: Mapped[str | None] = mapped_column(String(120), unique=True)
+
+
+class DigestSubscription(Base):
+    """A person who asked for the daily digest email (to the email they sign in with)."""
+
+    __tablename__ = "digest_subscriptions"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    created_at: Mapped[datetime]

@@ -17,6 +17,7 @@ from core.services.alerts.channels import (
     test_channel,
     update_channel,
 )
+from core.services.alerts.digest import get_digest, list_digest_recipients, set_digest
 from core.services.alerts.listing import acknowledge_alert, list_alerts, list_deliveries
 from core.services.alerts.rules import (
     create_alert_rule,
@@ -159,6 +160,7 @@ __all__ = [
     "get_channel",
     "get_connection",
     "get_data_table",
+    "get_digest",
     "get_export",
     "get_extract",
     "get_run",
@@ -176,6 +178,7 @@ __all__ = [
     "list_data_tables",
     "list_datasources",
     "list_deliveries",
+    "list_digest_recipients",
     "list_exports",
     "list_extracts",
     "list_query_templates",
@@ -197,6 +200,7 @@ __all__ = [
     "runs_stamp",
     "schedule_firer",
     "seed_demo",
+    "set_digest",
     "set_user_role",
     "sign_in",
     "start_embedded",

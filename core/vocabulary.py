@@ -161,13 +161,14 @@ class EventKind(StrEnum):
     VOLUME_ANOMALY = "run.volume_anomaly"
     RUN_SUCCEEDED = "run.succeeded"  # optional: only to rules that ask for it
     TEST = "test"  # "Send test" on a channel; never matched by rules
+    DIGEST = "digest"  # the daily digest email to one person; never matched by rules
 
 
 # The kinds that open an alert (one open per extract and kind); a success closes the first
 # three with one extract.recovered.
 ALERTING_EVENTS = (EventKind.RUN_FAILED, EventKind.PAUSED_AUTOMATICALLY, EventKind.STALE,
                    EventKind.VOLUME_ANOMALY)
-RULE_EVENTS = tuple(k for k in EventKind if k != EventKind.TEST)
+RULE_EVENTS = tuple(k for k in EventKind if k not in (EventKind.TEST, EventKind.DIGEST))
 
 
 class ChannelKind(StrEnum):

@@ -186,3 +186,18 @@ class DeliveryOut(BaseModel):
     last_attempt_at: datetime | None
     next_attempt_at: datetime | None
     delivered_at: datetime | None
+
+
+# -- the daily digest ----------------------------------------------------------------------
+
+
+class DigestOut(BaseModel):
+    """The signed-in person's daily digest: whether they get it, and whether one can be sent
+    (`why_not` says what is missing: an email address, an email channel)."""
+
+    email: str
+    subscribed: bool
+    channel_id: int | None
+    channel_title: str | None
+    hour_utc: int
+    why_not: str | None

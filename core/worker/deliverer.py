@@ -4,7 +4,8 @@ It runs apart from the run queue (its own thread, its own sessions), so a slow o
 receiver never slows a run: runs only write outbox rows in their own transactions. It wakes
 when a transaction that queued alerts commits in this process, else once a second; every
 CHECK_EVERY, on the worker that holds the scheduler lease, it also raises staleness alerts and
-reminders (`events.check_alerts`).
+reminders (`events.check_alerts`) and, from DIGEST_HOUR on, queues the day's digest emails
+(`digest.queue_digests`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 from core import db as database
 from core.clock import utcnow
 from core.db import Database
-from core.services.alerts import delivery, events
+from core.services.alerts import delivery, digest, events
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class Deliverer:
         if self.checks() and now >= self._next_check:
             self._next_check = now + CHECK_EVERY
             events.check_alerts(self.db, now)
+            digest.queue_digests(self.db, now)
         sent = 0
         while not self._stopping.is_set():
             busy = self.busy()

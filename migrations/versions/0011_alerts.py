@@ -1,4 +1,5 @@
-"""alerts: notification channels, alert rules, open alerts and the delivery outbox
+"""alerts: notification channels, alert rules, open alerts, the delivery outbox and who gets
+the daily digest
 
 Revision ID: 0011
 Revises: 0010
@@ -60,10 +61,12 @@ def upgrade() -> None:
     sa.Column('status_code', sa.Integer(), nullable=True),
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('delivered_at', core.models.UTCDateTime(), nullable=True),
+    sa.Column('once_key', sa.String(length=120), nullable=True),
     sa.ForeignKeyConstraint(['channel_id'], ['notification_channels.id'],
                             name=op.f('fk_deliveries_channel_id_notification_channels'),
                             ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_deliveries')),
+    sa.UniqueConstraint('once_key', name=op.f('uq_deliveries_once_key')),
     sqlite_autoincrement=True
     )
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
@@ -92,9 +95,19 @@ def upgrade() -> None:
     with op.batch_alter_table('alerts', schema=None) as batch_op:
         batch_op.create_index('ix_alerts_extract', ['extract_id', 'closed_at'], unique=False)
 
+    op.create_table('digest_subscriptions',
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', core.models.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'],
+                            name=op.f('fk_digest_subscriptions_user_id_users'),
+                            ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('user_id', name=op.f('pk_digest_subscriptions'))
+    )
+
 
 
 def downgrade() -> None:
+    op.drop_table('digest_subscriptions')
     with op.batch_alter_table('alerts', schema=None) as batch_op:
         batch_op.drop_index('ix_alerts_extract')
 

@@ -6,4 +6,5 @@
     rules.py      alert rules (editors): which events of which extracts to which channels
     delivery.py   sending: Standard Webhooks signing, Slack, SMTP; retries with backoff
     listing.py    open and closed alerts, acknowledgement, the delivery log
+    digest.py     the daily digest email: who opted in, what it says, queueing it once a day
 """

@@ -39,7 +39,7 @@ from core.config import Settings
 from core.db import Database
 from core.models import Delivery, NotificationChannel
 from core.redact import Redactor
-from core.vocabulary import ChannelKind, DeliveryStatus
+from core.vocabulary import ChannelKind, DeliveryStatus, EventKind
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +143,18 @@ def email_message(event: dict[str, Any], sender: str, to: list[str]) -> EmailMes
     return message
 
 
+def digest_message(event: dict[str, Any], sender: str) -> EmailMessage:
+    """The daily digest to one person: plain text with an HTML alternative."""
+    message = EmailMessage()
+    message["Subject"] = f"[Extracts] Daily digest: {event['day']}"
+    message["From"] = sender
+    message["To"] = ", ".join(event["to"])
+    message["Message-ID"] = f"<{event['id']}@extracts>"
+    message.set_content(event["text"])
+    message.add_alternative(event["html"], subtype="html")
+    return message
+
+
 def _email(settings: Settings, config: dict[str, Any], secrets: dict[str, str],
            event: dict[str, Any]) -> Outcome:
     host = config["smtp_host"]
@@ -155,7 +167,9 @@ def _email(settings: Settings, config: dict[str, Any], secrets: dict[str, str],
                 smtp.starttls()
             if config.get("username"):
                 smtp.login(config["username"], secrets.get("password", ""))
-            smtp.send_message(email_message(event, config["from_address"], config["to"]))
+            smtp.send_message(
+                digest_message(event, config["from_address"]) if event["type"] == EventKind.DIGEST
+                else email_message(event, config["from_address"], config["to"]))
     except smtplib.SMTPResponseException as exc:
         said = exc.smtp_error
         text = said.decode(errors="replace") if isinstance(said, bytes) else str(said)
