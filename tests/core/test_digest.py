@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from core import errors, runner, schemas, service
+from core.config import get_settings
 from core.connectors import registry
 from core.connectors.base import FetchRequest, FetchResult, SourceError
 from core.db import Database
@@ -172,3 +173,10 @@ def test_only_the_person_themselves_opts_in_and_admins_see_who(db: Database) -> 
             "lead@example.com"]
     with db.session(actor=lead) as s, pytest.raises(errors.Forbidden):
         service.list_digest_recipients(session=s)
+
+
+def test_the_digest_hour_is_an_hour_of_the_day() -> None:
+    assert get_settings({"EXTRACTS_DIGEST_HOUR": "23"}).digest_hour == 23
+    with pytest.raises(errors.Invalid, match="EXTRACTS_DIGEST_HOUR='24' must be an hour of "
+                                             r"the day, 0 to 23 \(UTC\)"):
+        get_settings({"EXTRACTS_DIGEST_HOUR": "24"})

@@ -211,11 +211,11 @@ def queue_digests(db: Database, now: datetime) -> int:
         channel = digest_channel(session)
         if channel is None:
             return 0
-        sent = select(Delivery.once_key).where(Delivery.once_key.like(f"digest:%:{day}"))
         due = [(u.id, u.email) for u in session.scalars(
             select(User).join(DigestSubscription, DigestSubscription.user_id == User.id)
             .order_by(User.id)) if _has_address(u.email)]
-        done = set(session.scalars(sent))
+        done = set(session.scalars(select(Delivery.once_key).where(
+            Delivery.once_key.in_([once_key(i, day) for i, _ in due])))) if due else set()
         due = [(i, e) for i, e in due if once_key(i, day) not in done]
         if not due:
             return 0
