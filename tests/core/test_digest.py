@@ -9,6 +9,7 @@ from email.message import Message
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from core import errors, runner, schemas, service
 from core.config import get_settings
@@ -16,6 +17,7 @@ from core.connectors import registry
 from core.connectors.base import FetchRequest, FetchResult, SourceError
 from core.db import Database
 from core.models import Delivery
+from core.services.alerts import digest
 from core.worker import deliverer
 from tests.conftest import extract_body
 from tests.receivers import smtp_server
@@ -180,3 +182,24 @@ def test_the_digest_hour_is_an_hour_of_the_day() -> None:
     with pytest.raises(errors.Invalid, match="EXTRACTS_DIGEST_HOUR='24' must be an hour of "
                                              r"the day, 0 to 23 \(UTC\)"):
         get_settings({"EXTRACTS_DIGEST_HOUR": "24"})
+
+
+def test_the_database_refuses_a_second_digest_for_the_same_person_and_day(
+        db: Database) -> None:
+    lead = person(db, "lead@example.com")
+    opt(db, lead, True)
+    with db.session() as s:
+        service.create_channel(session=s, now=CREATED, data={
+            "kind": "email", "title": "Team leads", "to": ["leads@example.com"],
+            "smtp_host": "127.0.0.1", "smtp_port": 2525, "from_address": "x@example.com"})
+    at = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+    assert digest.queue_digests(db, at) == 1
+    assert digest.queue_digests(db, at + timedelta(hours=1)) == 0
+    with db.session() as s:
+        [row] = s.scalars(select(Delivery))
+        copy = {c: getattr(row, c) for c in ("event_id", "event", "channel_id", "payload",
+                                             "status", "created_at", "next_attempt_at",
+                                             "attempts", "once_key")}
+    assert copy["once_key"] == f"digest:{lead.user_id}:2026-11-27"
+    with pytest.raises(IntegrityError), db.session() as s:  # what a second worker would meet
+        s.add(Delivery(**copy))
