@@ -51,6 +51,15 @@ def opt(db: Database, actor: schemas.Actor, subscribed: bool) -> schemas.DigestO
         return service.set_digest(session=s, subscribed=subscribed, now=CREATED)
 
 
+def email_channel(db: Database, port: int) -> None:
+    """The channel whose SMTP server sends digests (its own recipients get none)."""
+    with db.session() as s:
+        service.create_channel(session=s, now=CREATED, data={
+            "kind": "email", "title": "Team leads", "to": ["leads@example.com"],
+            "smtp_host": "127.0.0.1", "smtp_port": port, "starttls": False,
+            "from_address": "extracts@example.com"})
+
+
 def sections(message: Message) -> tuple[dict[str, str], str]:
     """The plain text's paragraphs by their first line, and the HTML part."""
     parts = {p.get_content_type(): p.get_payload(decode=True).decode()
@@ -89,11 +98,7 @@ def test_an_opted_in_person_gets_one_digest_a_day_with_the_days_figures(
     assert not opt(db, quiet, False).subscribed
 
     with smtp_server() as (port, mail):
-        with db.session() as s:
-            service.create_channel(session=s, now=CREATED, data={
-                "kind": "email", "title": "Team leads", "to": ["leads@example.com"],
-                "smtp_host": "127.0.0.1", "smtp_port": port, "starttls": False,
-                "from_address": "extracts@example.com"})
+        email_channel(db, port)
         now = datetime(2026, 11, 28, 6, 59, tzinfo=UTC)
         worker = deliverer.Deliverer(db, clock=lambda: now)
 
@@ -188,10 +193,7 @@ def test_the_database_refuses_a_second_digest_for_the_same_person_and_day(
         db: Database) -> None:
     lead = person(db, "lead@example.com")
     opt(db, lead, True)
-    with db.session() as s:
-        service.create_channel(session=s, now=CREATED, data={
-            "kind": "email", "title": "Team leads", "to": ["leads@example.com"],
-            "smtp_host": "127.0.0.1", "smtp_port": 2525, "from_address": "x@example.com"})
+    email_channel(db, 2525)
     at = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
     assert digest.queue_digests(db, at) == 1
     assert digest.queue_digests(db, at + timedelta(hours=1)) == 0
