@@ -17,7 +17,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from api import audit, auth, catalog, errors, extracts
+from api import alerts, audit, auth, catalog, errors, extracts
 from api.deps import Backend, require_key
 from api.hygiene import Hygiene
 from core import service
@@ -54,6 +54,7 @@ def create_api(backend: Backend) -> FastAPI:
     api.include_router(extracts.router, dependencies=authenticated)
     api.include_router(catalog.router, dependencies=authenticated)
     api.include_router(audit.router, dependencies=authenticated)
+    api.include_router(alerts.router, dependencies=authenticated)
     return api
 
 

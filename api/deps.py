@@ -106,8 +106,9 @@ def require_key(request: Request, session: SessionDep, now: NowDep,
     return actor
 
 
-# Paths whose changes only admins make: connections (and what they reach), users, roles.
-ADMIN_PATHS = ("/v3/connections", "/v3/users")
+# Paths whose changes only admins make: connections (and what they reach), users, roles,
+# and where alerts go.
+ADMIN_PATHS = ("/v3/connections", "/v3/users", "/v3/notification-channels")
 
 
 def role_needed(method: str, route: Any) -> Role:

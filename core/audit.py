@@ -26,12 +26,17 @@ from core import errors
 from core.clock import utcnow
 from core.models import (
     Account,
+    Alert,
+    AlertRule,
     ApiKey,
     ApiToken,
     AuditEvent,
     Connection,
     DataTable,
+    Delivery,
+    DigestSubscription,
     Extract,
+    NotificationChannel,
     Run,
     Schedule,
     Template,
@@ -79,6 +84,19 @@ RULES: dict[type, Rule] = {
     ApiToken: Rule("api token", Role.VIEWER, logged=False),
     User: Rule("user", Role.ADMIN, title=lambda u: str(u.email),
                ignored=frozenset({"last_seen_at", "created_at"})),
+    NotificationChannel: Rule("notification channel", Role.ADMIN, secret=frozenset({"secrets"}),
+                              ignored=frozenset({"created_at"})),
+    AlertRule: Rule("alert rule", Role.EDITOR,
+                    title=lambda r: r.title or f"alert rule on {', '.join(r.events)}",
+                    ignored=frozenset({"created_at"})),
+    Alert: Rule("alert", Role.EDITOR, title=lambda a: f"{a.kind} of extract {a.extract_id}",
+                ignored=frozenset({"last_notified_at", "reminders", "open_key", "closed_at"})),
+    Delivery: Rule("delivery", Role.VIEWER, logged=False),  # the outbox: its own log
+    # Anyone may opt themselves in or out of the daily digest; nobody else.
+    DigestSubscription: Rule("daily digest", Role.ADMIN,
+                             title=lambda d: f"daily digest of user {d.user_id}",
+                             ignored=frozenset({"created_at"}),
+                             own=lambda actor, d: actor.user_id == d.user_id),
 }
 
 

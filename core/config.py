@@ -73,6 +73,13 @@ def _hosts(text: str) -> frozenset[str]:
     return frozenset(part.strip().lower() for part in text.split(",") if part.strip())
 
 
+def _hour(text: str) -> int:
+    value = _whole_number(text)
+    if value > 23:
+        raise ValueError("must be an hour of the day, 0 to 23 (UTC)")
+    return value
+
+
 def _executor(text: str) -> str:
     value = text.strip().lower()
     if value not in EXECUTORS:
@@ -183,6 +190,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CANCEL_GRACE", "30",
             "Seconds a cancelled Celery run gets to stop by itself before its task is "
             "terminated (revoked).", _whole_number),
+    Setting("ALERT_REMINDER_HOURS", "6",
+            "Hours between reminders of an alert still open and not acknowledged (an extract "
+            "that keeps failing sends one alert, then one reminder per this many hours).",
+            _positive_int),
+    Setting("ALERT_RETRY_HOURS", "24",
+            "Hours the deliverer keeps retrying a message a channel refuses (with exponential "
+            "backoff) before it gives up and logs it failed.", _positive_int),
+    Setting("ALERT_HOSTS", "",
+            "Hosts (comma-separated) alert webhooks, Slack and SMTP may reach; empty: any.",
+            _hosts),
+    Setting("DIGEST_HOUR", "7",
+            "The hour of the day (UTC, 0-23) from which the worker holding the scheduler lease "
+            "sends the daily digest email about the day before to the people who asked for it.",
+            _hour),
 )
 
 
@@ -227,6 +248,10 @@ class Settings:
     broker_url: str
     celery_queue: str
     cancel_grace: int
+    alert_reminder_hours: int
+    alert_retry_hours: int
+    alert_hosts: frozenset[str]
+    digest_hour: int
 
     def with_overrides(self, **changes: Any) -> Settings:
         values = {f.name: getattr(self, f.name) for f in fields(self)}

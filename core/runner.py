@@ -32,9 +32,10 @@ from core.connectors.base import (
 from core.db import Database
 from core.models import Run, SourceState
 from core.redact import Redactor
+from core.services.alerts import events as alert_events
 from core.services.catalog import connection_info
 from core.services.common import field_specs, load, refresh_status, run_out, template_spec
-from core.vocabulary import LogLevel, RunStatus
+from core.vocabulary import FINISHED_RUN_STATUSES, LogLevel, RunStatus
 from core.warehouse import Window, arrow
 
 log = logging.getLogger(__name__)
@@ -374,5 +375,7 @@ def _apply(session: Session, run: Run, *, status: RunStatus, error: str | None, 
         extract.error_text = error  # only once no attempts are left
     refresh_status(session, extract)
     session.flush()
+    if run.status in FINISHED_RUN_STATUSES:  # alerts ride in the outcome's transaction
+        alert_events.after_outcome(session, run, finished)
     return run_out(run, with_log=True)
 

@@ -149,3 +149,39 @@ class ActorKind(StrEnum):
 
     USER = "user"
     API_KEY = "api key"
+
+
+class EventKind(StrEnum):
+    """What an alert tells: the events channels receive (also the kinds of open alerts)."""
+
+    RUN_FAILED = "run.failed"  # final: after the last retry
+    PAUSED_AUTOMATICALLY = "extract.paused_automatically"
+    RECOVERED = "extract.recovered"  # the first success after a failure or an auto-pause
+    STALE = "extract.stale"
+    VOLUME_ANOMALY = "run.volume_anomaly"
+    RUN_SUCCEEDED = "run.succeeded"  # optional: only to rules that ask for it
+    TEST = "test"  # "Send test" on a channel; never matched by rules
+    DIGEST = "digest"  # the daily digest email to one person; never matched by rules
+
+
+# The kinds that open an alert (one open per extract and kind); a success closes the first
+# three with one extract.recovered.
+ALERTING_EVENTS = (EventKind.RUN_FAILED, EventKind.PAUSED_AUTOMATICALLY, EventKind.STALE,
+                   EventKind.VOLUME_ANOMALY)
+RULE_EVENTS = tuple(k for k in EventKind if k not in (EventKind.TEST, EventKind.DIGEST))
+
+
+class ChannelKind(StrEnum):
+    """Where alerts go."""
+
+    WEBHOOK = "webhook"  # signed as Standard Webhooks says
+    SLACK = "slack"  # a Slack incoming webhook
+    EMAIL = "email"  # over SMTP
+
+
+class DeliveryStatus(StrEnum):
+    """Where one message to one channel stands."""
+
+    PENDING = "pending"  # waiting for its (next) attempt
+    DELIVERED = "delivered"
+    FAILED = "failed"  # gave up: still failing after the retry period

@@ -24,6 +24,7 @@ CONNECTIONS = str(PAGES / "connections.py")
 DATA_TABLES = str(PAGES / "data_tables.py")
 SETTINGS = str(PAGES / "settings.py")
 AUDIT = str(PAGES / "audit.py")
+ALERTS = str(PAGES / "alerts.py")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,9 @@ SPECS = (
              "The extract's form, pre-filled; saves only what changed.", visibility="hidden"),
     PageSpec(HISTORY, "History", ":material/monitoring:",
              "Run history and health: runs, failures, freshness, coverage and gaps."),
+    PageSpec(ALERTS, "Alerts", ":material/notifications:",
+             "Open alerts (acknowledge them), the channels alerts go to (webhook, Slack, "
+             "email; Send test), the rules that route them, and the delivery log."),
     PageSpec(CONNECTIONS, "Connections", ":material/cable:",
              "Connections to datasources with their accounts; add one, test it."),
     PageSpec(DATA_TABLES, "Data tables", ":material/storage:",

@@ -1,7 +1,7 @@
 import streamlit as st
 
 from core import service
-from dashboard import extract_view, guard, history_view, navigation, state
+from dashboard import alerts_view, extract_view, guard, history_view, navigation, state
 
 extract_id = extract_view.current_id()
 if extract_id is None:
@@ -16,6 +16,7 @@ if extract is None:
 
 timezone = state.timezone()
 extract_view.notice()
+alerts_view.on_extract_page(extract.id)
 extract_view.live(extract, timezone)  # header, Run panel, runs, latest rows
 
 with st.container(border=True), guard.section("The schedules"):

@@ -2,7 +2,7 @@ import streamlit as st
 
 from core import service
 from core.vocabulary import Role
-from dashboard import api_keys_view, auth, state, users_view
+from dashboard import api_keys_view, auth, digest_view, state, users_view
 
 st.title("Settings")
 st.header("REST API keys")
@@ -26,3 +26,8 @@ st.caption("Viewers see everything and change nothing; editors also create, chan
            "pause and cancel extracts; admins also manage connections, custom SQL templates, "
            "people's roles and any API key.")
 users_view.section(state.timezone())
+
+st.header("Daily digest email")
+st.caption("One email a day, to the address you sign in with: per data table the success "
+           "rate, the stale extracts and the missing dates of the day before.")
+digest_view.section()

@@ -3,7 +3,7 @@
 Callers use `from core import schemas` and `schemas.ExtractOut`; the models live in parts:
 common (ids, titles, pages, validation errors), extracts (extracts, schedules, runs),
 catalog (datasources, connections, templates, data tables) and access (keys, users, the
-audit log)."""
+audit log), alerts (channels, rules, alerts, deliveries)."""
 
 from core.schemas.access import (
     Actor,
@@ -12,6 +12,17 @@ from core.schemas.access import (
     NewApiKey,
     TokenOut,
     UserOut,
+)
+from core.schemas.alerts import (
+    AlertOut,
+    ChannelCreate,
+    ChannelOut,
+    ChannelPatch,
+    DeliveryOut,
+    DigestOut,
+    RuleCreate,
+    RuleOut,
+    RulePatch,
 )
 from core.schemas.catalog import (
     AccountOut,
@@ -56,8 +67,12 @@ __all__ = [
     "AccountOut",
     "Actor",
     "AdditionalParams",
+    "AlertOut",
     "ApiKeyOut",
     "AuditEventOut",
+    "ChannelCreate",
+    "ChannelOut",
+    "ChannelPatch",
     "CheckResult",
     "ConnectionCreate",
     "ConnectionDeleted",
@@ -66,6 +81,8 @@ __all__ = [
     "DataTableOut",
     "DatasourceOut",
     "DbId",
+    "DeliveryOut",
+    "DigestOut",
     "ExtractCreate",
     "ExtractOut",
     "ExtractPatch",
@@ -76,6 +93,9 @@ __all__ = [
     "NewApiKey",
     "Page",
     "RefreshOut",
+    "RuleCreate",
+    "RuleOut",
+    "RulePatch",
     "RunOut",
     "ScheduleIn",
     "ScheduleOut",

@@ -14,6 +14,7 @@ each fire time is recorded in `schedule_fires`, so a fire time queues one run.
     firing.py         a due schedule -> one queued run per fire time
     schedule_jobs.py  APScheduler jobs mirroring the Schedule rows, the firing thread
     lease.py          who fires schedules: acquire, release, and the Keeper thread
+    deliverer.py      the alerts outbox: its own thread sends, retries, reminds
     __main__.py       `python -m core.worker`
 
 Here: the Worker, which runs all of these on its threads, and `start_embedded(db)`, which
@@ -41,7 +42,15 @@ from core.clock import utcnow
 from core.db import Database
 from core.models import SCHEDULER_LEASE, Run
 from core.vocabulary import RunStatus
-from core.worker import celery_executor, executors, lease, recovery, run_queue, schedule_jobs
+from core.worker import (
+    celery_executor,
+    deliverer,
+    executors,
+    lease,
+    recovery,
+    run_queue,
+    schedule_jobs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +75,8 @@ class Worker:
 
     def __init__(self, db: Database, *, worker_id: str | None = None,
                  clock: Callable[[], datetime] = utcnow, max_workers: int | None = None,
-                 fire_schedules: bool = True, run_queue: bool = True) -> None:
+                 fire_schedules: bool = True, run_queue: bool = True,
+                 deliver_alerts: bool = True) -> None:
         self.db = db
         self.worker_id = worker_id or worker_name()
         self.clock = clock
@@ -82,6 +92,10 @@ class Worker:
         self.jobs = schedule_jobs.ScheduleJobs(db, self.scheduler, self.lease, clock=clock,
                                                on_fired=self.wake)
         self.is_leader = False  # keeps schedule jobs: follows the lease at every tick
+        # Alerts go out on their own thread; staleness checks and reminders on the leader.
+        self.deliverer = deliverer.Deliverer(
+            db, clock=clock, checks=lambda: self.is_leader,
+            busy=lambda: bool(self.executor.in_flight())) if deliver_alerts else None
         self._term: datetime | None = None  # the hold the jobs were synced for
         self._due: dict[str, datetime] = {}
         self._wake = threading.Event()
@@ -201,6 +215,8 @@ class Worker:
         self._thread = threading.Thread(target=self._loop, name="worker", daemon=True)
         self._thread.start()
         self.jobs.start()
+        if self.deliverer is not None:
+            self.deliverer.start()
         if self.celery is not None:
             log.info("worker %s started: dispatching runs to Celery (queue %s)",
                      self.worker_id, self.celery.queue)
@@ -245,6 +261,8 @@ class Worker:
             event.remove(self.db.sessions, "after_commit", self._on_commit)
             self._thread.join(timeout=10)
         self.jobs.stop()
+        if self.deliverer is not None:
+            self.deliverer.stop()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         self.lease.stop()  # nothing fires any more: give the lease up for the next holder

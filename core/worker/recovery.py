@@ -12,6 +12,7 @@ from core import run_log
 from core.db import Database
 from core.models import Extract, Run
 from core.services import runs as run_service
+from core.services.alerts import events as alert_events
 from core.services.common import refresh_status
 from core.vocabulary import FINISHED_RUN_STATUSES, LogLevel, RunStatus, RunTrigger
 from core.worker import guarded
@@ -93,6 +94,8 @@ def recover_stale_runs(db: Database, now: datetime,
                 extract.error_text = WORKER_STOPPED
                 finished_extracts.add(extract.id)
             refresh_status(session, extract)
+            if run.attempts >= run.max_attempts:  # final: alerts ride in this transaction
+                alert_events.after_outcome(session, run, now)
             failed.append(run_id)
             log.warning("run %s: %s; %s", run_id, WORKER_STOPPED,
                         "retrying" if run.attempts < run.max_attempts else "no attempts left")
@@ -118,5 +121,6 @@ def auto_pause(db: Database, extract_id: int, now: datetime) -> bool:
         extract.error_text = (f"paused after {count} consecutive failed runs; the last one "
                               f"failed with: {last[0][1]}. Fix the cause, then resume.")
         refresh_status(session, extract)
+        alert_events.on_auto_pause(session, extract, now)
         log.warning("extract %s paused after %s consecutive failed runs", extract_id, count)
         return True

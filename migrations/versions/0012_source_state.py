@@ -1,7 +1,7 @@
 """the state an Airbyte source or Singer tap ended an extract's last read with
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-04 21:40:00
 
 One row per extract, written in the transaction that loads the run's window (so a state
@@ -16,7 +16,7 @@ import core.models
 from alembic import op
 
 revision = '0012'
-down_revision = '0010'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_api, create_app
-from api.deps import Backend
+from api.deps import ADMIN_PATHS, Backend
 from core import errors, schemas, service
 from core.db import Database
 from core.models import AuditEvent, Connection
@@ -62,7 +62,7 @@ def test_a_viewer_reads_everything_and_is_refused_every_write(
     for method, path in WRITES:
         answer = viewer.request(method, f"/api{path}", json={})
         assert answer.status_code == 403, (method, path, answer.text)
-        needed = "admin" if path.startswith("/v3/connections") else "editor"
+        needed = "admin" if path.startswith(ADMIN_PATHS) else "editor"
         assert answer.json()["details"] == (
             f"{method} /api{path} needs the {needed} role; api key "
             f"{answer.json()['details'].split('api key ')[1].split(' acts')[0]} acts as viewer")
