@@ -95,6 +95,8 @@ def _duckdb_engine(url: str, settings: Mapping[str, str | int]) -> Engine:
     path = make_url(url).database or ":memory:"
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if spill := settings.get("temp_directory"):
+        Path(str(spill)).mkdir(parents=True, exist_ok=True)  # DuckDB makes only the last
     engine = create_engine(url, poolclass=NullPool)
 
     @event.listens_for(engine, "connect")
