@@ -57,7 +57,7 @@ def warehouse_at(tmp_path: Path, memory_limit: str) -> tuple[Warehouse, Path]:
 
 def runs_in_table(warehouse: Warehouse) -> dict[int, int]:
     with warehouse.engine.connect() as conn:
-        return dict(conn.execute(text(  # type: ignore[arg-type]
+        return dict(conn.execute(text(
             f"SELECT __run_id, count(*) FROM {TABLE} GROUP BY __run_id")).all())
 
 
