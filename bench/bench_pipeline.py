@@ -205,7 +205,10 @@ def product(path: str, place: Place, work: Path) -> tuple[float, int]:
     settings = get_settings({"EXTRACTS_VAR_DIR": str(work / "var"),
                              "EXTRACTS_SECRET_KEY": "bench",
                              "EXTRACTS_WAREHOUSE_URL": warehouse_url,
-                             "EXTRACTS_FILES_ROOTS": str(place.folder)})
+                             "EXTRACTS_FILES_ROOTS": str(place.folder),
+                             # To measure other DuckDB settings than the defaults:
+                             **{k: v for k, v in os.environ.items()
+                                if k.startswith("EXTRACTS_DUCKDB_")}})
     db = open_database(settings, seed=False)
     try:
         if path.startswith("parquet"):
