@@ -1,9 +1,13 @@
 """A DuckDB warehouse within its memory limit: the settings reach every connection, a load
 bigger than the limit spills to the var folder and still replaces its window all or nothing,
-and a limit too small for a load fails it in the setting's words, the table untouched."""
+and a limit too small for a load fails it in the setting's words, the table untouched; and
+the product's processes allocate Arrow's memory with malloc."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -119,3 +123,16 @@ def test_a_limit_too_small_for_a_load_fails_it_naming_the_setting(tmp_path: Path
 
     assert "memory limit (3.8 MiB, EXTRACTS_DUCKDB_MEMORY_LIMIT) is too small" in str(info.value)
     assert "the window's data was left as it was" in str(info.value)
+
+
+def test_a_process_that_imports_core_first_allocates_arrow_memory_with_malloc() -> None:
+    # Arrow's mimalloc kept what loads freed on other threads (docs/benchmarks.md,
+    # "Pipeline"); Arrow picks its allocator once, when it is loaded, so core sets it first.
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    found = subprocess.run(
+        [sys.executable, "-c", "import core, pyarrow; "
+                               "print(pyarrow.default_memory_pool().backend_name)"],
+        capture_output=True, text=True, env=env, check=True,
+        cwd=Path(__file__).resolve().parents[2])
+
+    assert found.stdout.strip() == "system"
