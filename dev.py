@@ -68,6 +68,8 @@ def run(args: list[str]) -> int:
     command = [str(PYTHON), "-m", "streamlit", "run", "streamlit_app.py",
                f"--server.address={address}", "--server.headless=true",
                "--browser.gatherUsageStats=false", *args]
+    # Streamlit imports Arrow before the app imports core, which picks this (see there).
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     return subprocess.call(command, cwd=ROOT)
 
 

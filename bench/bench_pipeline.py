@@ -5,8 +5,9 @@
     .venv/bin/python -m bench.bench_pipeline --path parquet-sqlite --rounds 1
 
 Paths: Parquet -> SQLite, Parquet -> DuckDB, PostgreSQL -> SQLite, PostgreSQL -> DuckDB, and
-the load alone into PostgreSQL (Arrow chunks in memory -> a data table). The rows are ten
-columns over ten days (bench_connectors.make_rows; `spend` is NUMERIC in PostgreSQL).
+the load alone into PostgreSQL (the Parquet file's batches, read by pyarrow inside the clock
+by every contender alike, -> a data table). The rows are ten columns over ten days
+(bench_connectors.make_rows; `spend` is NUMERIC in PostgreSQL).
 
 Contenders, each in a process of its own, interleaved round by round (the machine is shared:
 others' load only adds time, so each figure is the best of the rounds):
@@ -14,14 +15,17 @@ others' load only adds time, so each figure is the best of the rounds):
 - **product**: a fresh metadata database and warehouse, a connection, an extract of the ten
   fields, its data table (as after a first run), and one run of the ten-day window by
   `core.runner.execute_run` (claiming the run, fetch, cast, filters, the window, the fenced
-  load and recording the outcome); the setup is not timed. The load
-  alone is `Warehouse.replace_window` of the Arrow chunks.
+  load and recording the outcome); the setup is not timed. The load alone is
+  `Warehouse.replace_window` of the file's batches. Its process allocates as the product's
+  entry points make it (`ARROW_DEFAULT_MEMORY_POOL=system`, core/__init__.py), with the
+  DuckDB settings' defaults (EXTRACTS_DUCKDB_MEMORY_LIMIT, EXTRACTS_DUCKDB_THREADS).
 - **floor**: hand-written; pyarrow (ADBC for PostgreSQL) reads the source, and the database's
   fastest native bulk path writes the same rows, system columns included, into an identical
   table (created by `Warehouse.ensure_table`: same types, same index, same pragmas): SQLite
   ADBC ingest into a scratch file and one `INSERT ... SELECT` (faster than ADBC's ingest
   straight into the indexed table), DuckDB `INSERT ... SELECT` from an Arrow stream,
-  PostgreSQL one binary COPY (pgpq, encoding included).
+  PostgreSQL one binary COPY (pgpq, encoding included). pyarrow's defaults (mimalloc; DuckDB
+  with its own defaults: no memory limit, a thread per core).
 - **dlt** (requirements-bench.txt): `sql_table(backend="pyarrow")` for PostgreSQL sources,
   pyarrow batches of the Parquet file otherwise, into its sqlalchemy (SQLite), duckdb and
   postgres destinations.
@@ -155,18 +159,6 @@ def _count(url: str, table: str) -> int:
         engine.dispose()
 
 
-def _conformed_chunks(place: Place) -> list[Any]:
-    """The rows as the runner hands them to the warehouse: Arrow tables of the fields' types."""
-    import pyarrow.parquet as pq
-
-    from core.warehouse import arrow
-
-    specs = place.field_specs()
-    types = {f.name: f.type for f in specs}
-    return [arrow.conform(batch, FIELDS, types)
-            for batch in pq.ParquetFile(place.parquet).iter_batches(50_000)]
-
-
 def _fields(table: Any, specs: list[Any]) -> Any:
     from core.warehouse import arrow
 
@@ -212,7 +204,11 @@ def product(path: str, place: Place, work: Path) -> tuple[float, int]:
     warehouse_url = _warehouse_url(path, work)
     settings = get_settings({"EXTRACTS_VAR_DIR": str(work / "var"),
                              "EXTRACTS_SECRET_KEY": "bench",
-                             "EXTRACTS_WAREHOUSE_URL": warehouse_url})
+                             "EXTRACTS_WAREHOUSE_URL": warehouse_url,
+                             "EXTRACTS_FILES_ROOTS": str(place.folder),
+                             # To measure other DuckDB settings than the defaults:
+                             **{k: v for k, v in os.environ.items()
+                                if k.startswith("EXTRACTS_DUCKDB_")}})
     db = open_database(settings, seed=False)
     try:
         if path.startswith("parquet"):
@@ -251,18 +247,21 @@ def product(path: str, place: Place, work: Path) -> tuple[float, int]:
 
 
 def _product_load(place: Place) -> tuple[float, int]:
+    import pyarrow.parquet as pq
+
     from core.db import make_engine
     from core.warehouse import Warehouse, Window
 
-    chunks = _conformed_chunks(place)
     name, url = _fresh_pg_database()
     try:
         warehouse = Warehouse(make_engine(url))
         specs = place.field_specs()
         warehouse.ensure_table(TABLE, specs, "day", TABLE)
         started = time.perf_counter()
+        # The batches as the file holds them: replace_window casts them to the fields' types.
+        chunks = pq.ParquetFile(place.parquet).iter_batches(50_000)
         warehouse.replace_window(table_name=TABLE, window=Window(1, "day", *_window()),
-                                 fields=specs, chunks=iter(chunks), system_values=SYSTEM)
+                                 fields=specs, chunks=chunks, system_values=SYSTEM)
         seconds = time.perf_counter() - started
         warehouse.engine.dispose()
         return seconds, _count(url, TABLE)
@@ -286,10 +285,10 @@ def floor(path: str, place: Place, work: Path) -> tuple[float, int]:
         if path == "load-postgresql":
             import psycopg
 
-            chunks = _conformed_chunks(place)
             with psycopg.connect(_pg_adbc_uri(url)) as conn:  # connected before the clock
                 started = time.perf_counter()
-                _floor_postgres(conn, (_with_system(c, specs) for c in chunks))
+                _floor_postgres(conn, (_with_system(b, specs)
+                                       for b in _source_batches(path, place)))
         else:
             started = time.perf_counter()
             if path.endswith("sqlite"):
@@ -396,13 +395,9 @@ def dlt_contender(path: str, place: Place, work: Path) -> tuple[float, int]:
                                 pipelines_dir=str(work / "dlt"), destination=target,
                                 dataset_name=dataset)
         specs = place.field_specs()
-        if path == "load-postgresql":
-            chunks = [_with_system(c, specs) for c in _conformed_chunks(place)]
+        if path == "load-postgresql" or path.startswith("parquet"):
             started = time.perf_counter()
-            data: Any = iter(chunks)
-        elif path.startswith("parquet"):
-            started = time.perf_counter()
-            data = (_with_system(b, specs) for b in _source_batches(path, place))
+            data: Any = (_with_system(b, specs) for b in _source_batches(path, place))
         else:
             from dlt.sources.sql_database import sql_table
 
@@ -445,11 +440,15 @@ def _prepare(rows: int, folder: Path) -> Place:
 
 
 def _run_child(path: str, contender: str, place: Place, round_: int) -> Result:
+    # The product's process allocates as its entry points make it (core/__init__.py): this
+    # process imports pandas, and with it Arrow, before core. The others keep Arrow's own.
+    env = {**os.environ, "ARROW_DEFAULT_MEMORY_POOL": "system"} if contender == "product" \
+        else {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
     out = subprocess.run(
         [sys.executable, "-m", "bench.bench_pipeline", "--child", path, contender,
          "--place", json.dumps({"folder": str(place.folder), "pg_schema": place.pg_schema,
                                 "rows": place.rows}), "--round", str(round_)],
-        capture_output=True, text=True)
+        capture_output=True, text=True, env=env)
     if out.returncode:
         raise SystemExit(f"{path} {contender} failed:\n{out.stderr[-3000:]}")
     result = Result(**json.loads(out.stdout.strip().splitlines()[-1]))

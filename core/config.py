@@ -102,6 +102,13 @@ def _schema_name(text: str) -> str:
     return value
 
 
+def _memory_size(text: str) -> str:
+    value = text.strip().replace(" ", "")
+    if not re.fullmatch(r"[1-9][0-9]*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", value, re.IGNORECASE):
+        raise ValueError("must be an amount of memory such as 128MB or 2GB")
+    return value
+
+
 def _bool(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
@@ -166,6 +173,12 @@ SETTINGS: tuple[Setting, ...] = (
             "PostgreSQL warehouse: the schema the data tables live in, apart from the "
             "product's own tables (so both may share one database); created at start.",
             _schema_name),
+    Setting("DUCKDB_MEMORY_LIMIT", "128MB",
+            "DuckDB warehouse: memory DuckDB may use (a load's rows until its commit "
+            "included); beyond it DuckDB spills to {VAR_DIR}/duckdb-spill.", _memory_size),
+    Setting("DUCKDB_THREADS", "1",
+            "DuckDB warehouse: DuckDB's worker threads; each more holds its own buffers "
+            "(about 40 MB more per million rows a load writes).", _positive_int),
     Setting("FILES_ROOTS", "{VAR_DIR}/files",
             "Folders (comma-separated) that files connections may read; created at start. "
             "A path outside them, after `..` and symlinks, is refused.", _paths),
@@ -234,6 +247,8 @@ class Settings:
     admin_emails: frozenset[str]
     default_role: Role
     warehouse_schema: str
+    duckdb_memory_limit: str
+    duckdb_threads: int
     files_roots: tuple[Path, ...]
     sql_hosts: frozenset[str]
     http_hosts: frozenset[str]

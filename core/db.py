@@ -6,7 +6,7 @@ import logging
 import os
 import re
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,7 +36,8 @@ WRITES_AFTER = "extracts_writes_after"  # session.info key: see write_after
 
 
 def make_engine(url: str, *, immediate: bool = False, busy_timeout: float = 30.0,
-                schema: str | None = None) -> Engine:
+                schema: str | None = None,
+                duckdb_settings: Mapping[str, str | int] | None = None) -> Engine:
     """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout (seconds),
     PostgreSQL a lock timeout of as long (and, with `schema`, that schema as the place its
     unqualified names live: the warehouse's data tables).
@@ -47,10 +48,13 @@ def make_engine(url: str, *, immediate: bool = False, busy_timeout: float = 30.0
     option `WRITE_LOCK` (the warehouse's schema changes) begin that way. Connections given
     `READ_ONLY` (see `read_only_engine`) begin a plain BEGIN with `PRAGMA query_only` on: they
     never wait for the write lock, and any write in them fails.
+
+    `duckdb_settings` are set on every DuckDB connection (`SET name = value`), e.g. its
+    memory_limit, threads and temp_directory.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "duckdb":
-        return _duckdb_engine(url)
+        return _duckdb_engine(url, duckdb_settings or {})
     if parsed.get_backend_name() == "postgresql":
         # A lock wait ends at the busy timeout, as SQLite's does (SQLSTATE 55P03, transient
         # for a run): a holder that never goes on (a worker process stopped mid-transaction)
@@ -107,14 +111,23 @@ def read_only_engine(engine: Engine) -> Engine:
     return engine.execution_options(**{READ_ONLY: True})
 
 
-def _duckdb_engine(url: str) -> Engine:
+def _duckdb_engine(url: str, settings: Mapping[str, str | int]) -> Engine:
     """A DuckDB warehouse. DuckDB lets one process at a time open a file for writing; the
     pool keeps no idle connection (the file is free between loads) and a file another
     process holds is refused with a Conflict naming both, not a lock traceback."""
     path = make_url(url).database or ":memory:"
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if spill := settings.get("temp_directory"):
+        Path(str(spill)).mkdir(parents=True, exist_ok=True)  # DuckDB makes only the last
     engine = create_engine(url, poolclass=NullPool)
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # SET, not connect()'s config: DuckDB refuses a second connection to an open file
+        # whose config differs, and these are the instance's settings either way.
+        for name, value in settings.items():
+            dbapi_connection.execute(f"SET {name} = ?", [value])
 
     @event.listens_for(engine, "do_connect")
     def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
@@ -333,6 +346,15 @@ def _one_sqlite_file(url: str, other: str) -> bool:
     return Path(first.database).resolve() == Path(second.database).resolve()
 
 
+def duckdb_settings(settings: Settings) -> dict[str, str | int]:
+    """What a DuckDB warehouse is told on each connection: the memory it may use (a load
+    holds its rows until the commit; beyond the limit they spill to the var folder) and
+    its threads (each holds buffers of its own). See docs/benchmarks.md, "Pipeline"."""
+    return {"memory_limit": settings.duckdb_memory_limit,
+            "threads": settings.duckdb_threads,
+            "temp_directory": str(settings.var_dir / "duckdb-spill")}
+
+
 def open_database(settings: Settings, *, seed: bool | None = None) -> Database:
     """Connect, migrate and (on first start, if enabled) create the demo connection."""
     if _one_sqlite_file(settings.database_url, settings.warehouse_url):
@@ -345,7 +367,8 @@ def open_database(settings: Settings, *, seed: bool | None = None) -> Database:
     engine = make_engine(settings.database_url, immediate=True,
                          busy_timeout=settings.busy_timeout)
     warehouse = Warehouse(make_engine(settings.warehouse_url, busy_timeout=settings.busy_timeout,
-                                      schema=settings.warehouse_schema))
+                                      schema=settings.warehouse_schema,
+                                      duckdb_settings=duckdb_settings(settings)))
     database = Database(settings=settings, engine=engine, warehouse=warehouse,
                         cipher=Cipher(secret_key(settings)), sessions=sessionmaker())
     database.sessions.configure(bind=engine, info={"database": database})

@@ -24,6 +24,7 @@ import pgpq
 import pyarrow as pa
 from sqlalchemy import Engine, Table
 
+from core import errors
 from core.warehouse import arrow
 
 if TYPE_CHECKING:
@@ -202,6 +203,7 @@ def replace_duckdb(engine: Engine, table_name: str, window: Window, schema: pa.S
         raw: Any = conn.connection.driver_connection
         raw.execute("SET enable_progress_bar = false")  # it would draw on the worker's stdout
         raw.register(view, reader)
+        [(limit,)] = raw.execute("SELECT current_setting('memory_limit')").fetchall()
         try:
             # MVCC with optimistic writes: appends of other extracts do not conflict.
             raw.execute("BEGIN TRANSACTION")
@@ -210,9 +212,11 @@ def replace_duckdb(engine: Engine, table_name: str, window: Window, schema: pa.S
                 try:
                     raw.execute(f"INSERT INTO {quote(table_name)} ({column_list}) "
                                 f"SELECT {column_list} FROM {quote(view)}")
-                except Exception:
+                except Exception as exc:
                     if failure:
                         raise failure[0] from None
+                    if type(exc).__name__ == "OutOfMemoryException":  # duckdb's own class
+                        raise _out_of_memory(limit, exc) from None
                     raise
                 if before_chunk is not None:
                     before_chunk()
@@ -224,6 +228,15 @@ def replace_duckdb(engine: Engine, table_name: str, window: Window, schema: pa.S
         finally:
             raw.unregister(view)
     return total
+
+
+def _out_of_memory(limit: str, exc: Exception) -> errors.Invalid:
+    """DuckDB could not hold a load within its memory limit, in the setting's words."""
+    first = str(exc).splitlines()[0]
+    return errors.Invalid(
+        f"the DuckDB warehouse's memory limit ({limit}, EXTRACTS_DUCKDB_MEMORY_LIMIT) is too "
+        f"small for this load ({first}); raise it, e.g. to the default 128MB; the window's "
+        "data was left as it was")
 
 
 def replace_generic(engine: Engine, table: Table, window: Window,

@@ -60,6 +60,11 @@ def test_every_setting_has_a_help_text() -> None:
     ("MAX_WORKERS", "0", "EXTRACTS_MAX_WORKERS='0' must be 1 or more"),
     ("BACKFILL_CHUNK_DAYS", "-7", "EXTRACTS_BACKFILL_CHUNK_DAYS='-7' must be 1 or more"),
     ("SEED_DEMO", "maybe", "EXTRACTS_SEED_DEMO='maybe' must be true or false"),
+    ("DUCKDB_MEMORY_LIMIT", "lots", "EXTRACTS_DUCKDB_MEMORY_LIMIT='lots' must be an amount "
+                                    "of memory such as 128MB or 2GB"),
+    ("DUCKDB_MEMORY_LIMIT", "128", "EXTRACTS_DUCKDB_MEMORY_LIMIT='128' must be an amount "
+                                   "of memory such as 128MB or 2GB"),
+    ("DUCKDB_THREADS", "0", "EXTRACTS_DUCKDB_THREADS='0' must be 1 or more"),
 ])
 def test_a_bad_value_names_the_variable_and_what_would_be_right(name: str, value: str,
                                                                  message: str) -> None:
