@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
+import threading
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -165,6 +167,13 @@ def replace_postgres(engine: Engine, table_name: str, window: Window, names: lis
     return total
 
 
+# Registering and unregistering Arrow streams from several threads of one process at once
+# has been unstable in DuckDB's Python client (duckdb/duckdb#2540; here, once under load:
+# "Table Function with name python_arrow_scan does not exist"): they take turns. The loads
+# themselves still run at the same time.
+_DUCKDB_REGISTRY = threading.Lock()
+
+
 def replace_duckdb(engine: Engine, table_name: str, window: Window, schema: pa.Schema,
                    batches: Iterable[pa.Table],
                    before_chunk: Callable[[], None] | None,
@@ -174,7 +183,7 @@ def replace_duckdb(engine: Engine, table_name: str, window: Window, schema: pa.S
     quote = engine.dialect.identifier_preparer.quote
     column_list = ", ".join(quote(n) for n in schema.names)
     where, params = delete_clause(engine, window, "?", iso_dates=False)
-    view = f"load_{table_name}"
+    view = f"load_{table_name}_{uuid.uuid4().hex}"
     total = 0
     failure: list[BaseException] = []
     committed = False
@@ -202,7 +211,8 @@ def replace_duckdb(engine: Engine, table_name: str, window: Window, schema: pa.S
     with engine.connect() as conn:
         raw: Any = conn.connection.driver_connection
         raw.execute("SET enable_progress_bar = false")  # it would draw on the worker's stdout
-        raw.register(view, reader)
+        with _DUCKDB_REGISTRY:
+            raw.register(view, reader)
         [(limit,)] = raw.execute("SELECT current_setting('memory_limit')").fetchall()
         try:
             # MVCC with optimistic writes: appends of other extracts do not conflict.
@@ -226,7 +236,8 @@ def replace_duckdb(engine: Engine, table_name: str, window: Window, schema: pa.S
                     raw.execute("ROLLBACK")
                 raise
         finally:
-            raw.unregister(view)
+            with _DUCKDB_REGISTRY:
+                raw.unregister(view)
     return total
 
 
