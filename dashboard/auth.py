@@ -54,7 +54,7 @@ def configure(settings: Settings, address: str) -> None:
                              "not: set them to the dashboard's client at the identity provider")
     values = {
         "redirect_uri": settings.public_url.rstrip("/") + "/oauth2callback",
-        "cookie_secret": _cookie_secret(settings),
+        "cookie_secret": cookie_secret(settings),
         "client_id": settings.oidc_client_id,
         "client_secret": settings.oidc_client_secret,
         "server_metadata_url": settings.oidc_metadata_url,
@@ -68,7 +68,7 @@ def configure(settings: Settings, address: str) -> None:
     st.config.set_option("secrets.files", [str(path)])
 
 
-def _cookie_secret(settings: Settings) -> str:
+def cookie_secret(settings: Settings) -> str:
     """The key that signs the identity cookie, derived from the product's secret key."""
     from core.config import secret_key
 
