@@ -193,6 +193,11 @@ def _source_batches(path: str, place: Place) -> Iterator[Any]:
 # -- the contenders --------------------------------------------------------------------------
 
 
+MIGRATE = ("import json, sys; from core.config import get_settings; "
+           "from core.db import open_database; "
+           "open_database(get_settings(json.loads(sys.argv[1])), seed=False).dispose()")
+
+
 def product(path: str, place: Place, work: Path) -> tuple[float, int]:
     if path == "load-postgresql":
         return _product_load(place)
@@ -202,14 +207,16 @@ def product(path: str, place: Place, work: Path) -> tuple[float, int]:
     from core.db import open_database
 
     warehouse_url = _warehouse_url(path, work)
-    settings = get_settings({"EXTRACTS_VAR_DIR": str(work / "var"),
-                             "EXTRACTS_SECRET_KEY": "bench",
-                             "EXTRACTS_WAREHOUSE_URL": warehouse_url,
-                             "EXTRACTS_FILES_ROOTS": str(place.folder),
-                             # To measure other DuckDB settings than the defaults:
-                             **{k: v for k, v in os.environ.items()
-                                if k.startswith("EXTRACTS_DUCKDB_")}})
-    db = open_database(settings, seed=False)
+    values = {"EXTRACTS_VAR_DIR": str(work / "var"),
+              "EXTRACTS_SECRET_KEY": "bench",
+              "EXTRACTS_WAREHOUSE_URL": warehouse_url,
+              "EXTRACTS_FILES_ROOTS": str(place.folder),
+              # To measure other DuckDB settings than the defaults:
+              **{k: v for k, v in os.environ.items() if k.startswith("EXTRACTS_DUCKDB_")}}
+    # Another process makes (migrates) the metadata database first, as a worker of a running
+    # deployment finds it: this process opens it as it stands (and so never imports alembic).
+    subprocess.run([sys.executable, "-c", MIGRATE, json.dumps(values)], check=True)
+    db = open_database(get_settings(values), seed=False)
     try:
         if path.startswith("parquet"):
             connection: dict[str, Any] = {"datasource": "files",

@@ -307,8 +307,39 @@ def database_of(session: Session) -> Database:
     return database
 
 
+_REVISION_LINE = re.compile(r"^(down_revision|revision)\s*=\s*['\"]?([\w-]+|None)['\"]?\s*$",
+                            re.MULTILINE)
+
+
+def newest_revision() -> str | None:
+    """The one head of the migration scripts, read from their `revision` and `down_revision`
+    lines; None when that is not plain (several heads, or a line in another form)."""
+    revisions, parents = set(), set()
+    for script in (MIGRATIONS / "versions").glob("*.py"):
+        found = dict(_REVISION_LINE.findall(script.read_text()))
+        if "revision" not in found or "down_revision" not in found:
+            return None
+        revisions.add(found["revision"])
+        parents.add(found["down_revision"])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _up_to_date(engine: Engine) -> bool:
+    """Whether the database already stands at the newest revision (then alembic, 10 MB of
+    every process's memory, is not imported at all)."""
+    head = newest_revision()
+    if head is None or not inspect(engine).has_table("alembic_version"):
+        return False
+    with engine.connect() as conn:
+        found = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
+    return list(found) == [head]
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the metadata schema up to `revision` (the newest by default)."""
+    if revision == "head" and _up_to_date(engine):
+        return
     from alembic import command
     from alembic.config import Config
 

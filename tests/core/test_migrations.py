@@ -65,3 +65,41 @@ def test_the_autoincrement_rebuild_keeps_every_row_and_key(settings: Settings) -
     with engine.connect() as conn:  # the product's connections still enforce keys
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     db.dispose()
+
+
+def test_the_newest_revision_read_from_the_scripts_is_alembics_head() -> None:
+    from alembic.config import Config
+
+    from core.db import newest_revision
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert newest_revision() == ScriptDirectory.from_config(config).get_current_head()
+
+
+def test_a_process_opening_an_up_to_date_database_imports_neither_alembic_nor_the_cipher(
+        settings: Settings) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from tests.servers import ROOT, server_env
+
+    program = ("import json, sys; from core.config import get_settings; "
+               "from core.db import open_database; "
+               "db = open_database(get_settings()); "
+               "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} "
+               "& {'alembic', 'cryptography'})))")
+
+    def imported() -> list[str]:
+        done = subprocess.run([sys.executable, "-c", program], check=True, text=True,
+                              capture_output=True, cwd=ROOT,
+                              env=server_env(settings.var_dir, "k"))
+        return list(json.loads(done.stdout.strip().splitlines()[-1]))
+
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(f"sqlite:///{settings.var_dir}/extracts.db")
+    migrate(engine, "0011")  # one revision behind the newest
+    engine.dispose()
+    assert imported() == ["alembic"]  # migrated to the newest
+    assert imported() == []  # then it stands there: nothing to migrate
