@@ -9,6 +9,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, inspect, select, text, update
@@ -89,10 +90,22 @@ def stopped_without_a_write_lock(db: Database, worker: subprocess.Popen[str],
     lock timeout fails them): SQLite has one writer per file; on PostgreSQL the worker must
     be in no metadata transaction, and its data table's CREATE TABLE committed."""
     worker.send_signal(signal.SIGSTOP)
+    # The signal is delivered asynchronously: probe only once every thread has stopped, or
+    # the worker could take a lock just after the probe found none.
+    wait_for(lambda: _stopped(worker.pid), timeout=30, every=0.01)
     if not (_blocks_no_writer(db.engine) and _blocks_no_writer(db.warehouse.engine, table_name)):
         worker.send_signal(signal.SIGCONT)
         return False
     return True
+
+
+def _stopped(pid: int) -> bool:
+    """Whether every thread of the process is stopped (state T in /proc)."""
+    try:
+        return all((task / "stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+                   for task in Path(f"/proc/{pid}/task").iterdir())
+    except FileNotFoundError:  # a thread ended while we looked
+        return False
 
 
 def _blocks_no_writer(engine: Engine, table_name: str | None = None) -> bool:
