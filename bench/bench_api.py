@@ -281,7 +281,7 @@ highest throughput): the machine is shared, and others' load only ever adds time
 What changed for issue 18 (the read was 0.11x the bare endpoint's throughput, 252 reads/s,
 with 2 ms of core work):
 
-- Read-only requests (GET, HEAD, OPTIONS) get a read-only session (`core/db.py`,
+- Read-only requests (GET, HEAD, OPTIONS) get a read-only session (`core/db/`,
   `read_only_engine`): on SQLite a plain `BEGIN` with `PRAGMA query_only` on, so a read
   neither takes nor waits for the write lock (it used to queue behind every other request's
   `BEGIN IMMEDIATE`, sleeping in SQLite's busy handler), and any write in it fails in the
