@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import Path, Query, Request, Response, status
 
 from api.deps import MAX_ID, NowDep, SessionDep
-from api.models import Paginated, paginated
+from api.models import PageNumber, PageSize, Paginated, paginated
 from api.routing import BothSlashesRouter
 from core import schemas, service
 
@@ -16,8 +16,6 @@ router = BothSlashesRouter(tags=["alerts"])
 ChannelId = Annotated[int, Path(ge=1, le=MAX_ID, description="The channel's id.")]
 RuleId = Annotated[int, Path(ge=1, le=MAX_ID, description="The alert rule's id.")]
 AlertId = Annotated[int, Path(ge=1, le=MAX_ID, description="The alert's id.")]
-PageNo = Annotated[int, Query(ge=1, le=1_000_000)]
-PageSize = Annotated[int, Query(ge=1, le=1000)]
 
 # -- channels (admins) -------------------------------------------------------------------
 
@@ -68,7 +66,7 @@ def test_channel(session: SessionDep, now: NowDep, channel_id: ChannelId
 @router.get("/v3/notification-channels/{channel_id}/deliveries",
             response_model=Paginated[schemas.DeliveryOut])
 def list_deliveries(request: Request, session: SessionDep, channel_id: ChannelId,
-                    page: PageNo = 1, page_size: PageSize = 100
+                    page: PageNumber = 1, page_size: PageSize = 100
                     ) -> Paginated[schemas.DeliveryOut]:
     """The channel's delivery log, newest first: time, event, status code, attempts, error."""
     found = service.list_deliveries(session=session, channel_id=channel_id, page=page,
@@ -121,7 +119,7 @@ def list_alerts(request: Request, session: SessionDep,
                 status: Annotated[Literal["open", "closed"] | None, Query(
                     description="open or closed; both when left out.")] = None,
                 extract_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-                page: PageNo = 1, page_size: PageSize = 100) -> Paginated[schemas.AlertOut]:
+                page: PageNumber = 1, page_size: PageSize = 100) -> Paginated[schemas.AlertOut]:
     """Alerts, newest first: open until the extract recovers."""
     found = service.list_alerts(session=session, status=status, extract_id=extract_id,
                                 page=page, page_size=page_size)

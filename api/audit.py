@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Query, Request
 
 from api.deps import MAX_ID, SessionDep
-from api.models import Paginated, paginated
+from api.models import PageNumber, PageSize, Paginated, paginated
 from api.routing import BothSlashesRouter
 from core import schemas, service
 
@@ -25,8 +25,8 @@ def list_audit_events(
     object_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     date_from: Annotated[date | None, Query(description="First day (UTC) included.")] = None,
     date_to: Annotated[date | None, Query(description="Last day (UTC) included.")] = None,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=1000)] = 100,
+    page: PageNumber = 1,
+    page_size: PageSize = 100,
 ) -> Paginated[schemas.AuditEventOut]:
     """Every change people and keys made: who, when, what, and each field before and after
     (secrets only as "(changed)")."""

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Path, Query, Request, status
 
 from api.deps import MAX_ID, ConnectionId, DataTableId, NowDep, SessionDep, TemplateId
-from api.models import Paginated, Row, paginated
+from api.models import PageNumber, Paginated, Row, paginated
 from api.routing import BothSlashesRouter
 from core import errors, schemas, service
 
@@ -118,7 +118,7 @@ def get_data_table(session: SessionDep, data_table_id: DataTableId) -> schemas.D
 
 @router.get("/v3/data-tables/{data_table_id}/rows", response_model=Paginated[Row])
 def list_rows(request: Request, session: SessionDep, data_table_id: DataTableId,
-              page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+              page: PageNumber = 1,
               page_size: Annotated[int, Query(ge=1, le=10_000)] = 100) -> Paginated[Row]:
     """The data table's rows, newest date first, paged."""
     table = service.get_data_table(session=session, data_table_id=data_table_id)

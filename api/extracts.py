@@ -7,15 +7,13 @@ from typing import Annotated
 from fastapi import Body, Query, Request, Response, status
 
 from api.deps import MAX_ID, ExtractId, NowDep, RunId, SessionDep
-from api.models import ExtractRunOut, Paginated, RunRequest, paginated
+from api.models import ExtractRunOut, PageNumber, PageSize, Paginated, RunRequest, paginated
 from api.routing import BothSlashesRouter
 from core import schemas, service
 from core.vocabulary import ExtractStatus, RunStatus
 
 router = BothSlashesRouter(tags=["extracts"])
 
-PageNumber = Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1.")]
-PageSize = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
 OptionalId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 

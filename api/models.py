@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Request
+from fastapi import Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from core import schemas
 
 T = TypeVar("T")
+
+
+# The page query parameters of every paged list.
+PageNumber = Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1.")]
+PageSize = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
 
 
 class Paginated(BaseModel, Generic[T]):
