@@ -183,8 +183,11 @@ def execute_run(*, db: Database, run_id: int, worker_id: str = "inline",
     started = clock()
     plan = _claim(db, run_id, worker_id, started)
     notes: list[str] = []
-    source_notes: list[str] = []  # what the source logged (FetchResult.notes)
     fetched: list[FetchResult] = []
+
+    def all_notes() -> list[str]:
+        """What the source logged (FetchResult.notes), then the run's own notes, redacted."""
+        return [redact(n) or "" for n in [*(fetched[0].notes if fetched else []), *notes]]
     last_beat = time.monotonic()
     recorded: list[schemas.RunOut] = []
 
@@ -209,8 +212,7 @@ def execute_run(*, db: Database, run_id: int, worker_id: str = "inline",
             if fetched and fetched[0].state is not None:
                 keep_state(session, plan.window.extract_id, fetched[0].state, clock())
             recorded.append(_apply(session, run, status=RunStatus.SUCCEEDED, error=None,
-                                   rows=rows,
-                                   notes=[redact(n) or "" for n in [*source_notes, *notes]],
+                                   rows=rows, notes=all_notes(),
                                    detail=None, started=started, finished=clock()))
 
     def cancel_check_final() -> None:
@@ -231,7 +233,6 @@ def execute_run(*, db: Database, run_id: int, worker_id: str = "inline",
             db.warehouse.ensure_table(plan.table_name, plan.fields, plan.window.date_field,
                                       plan.table_title)
         result = registry.get(plan.datasource).fetch(plan.request)
-        source_notes = result.notes
         fetched.append(result)
         chunks = _shaped(plan, result, notes)
 
@@ -274,8 +275,7 @@ def execute_run(*, db: Database, run_id: int, worker_id: str = "inline",
             if close is not None:
                 close()
     return _record(db, run_id, status=status, error=redact(error), rows=rows,
-                   notes=[redact(n) or "" for n in [*source_notes, *notes]],
-                   detail=redact(detail),
+                   notes=all_notes(), detail=redact(detail),
                    started=started, finished=clock(), retry=retry, worker_id=worker_id)
 
 
