@@ -53,8 +53,7 @@ def acknowledge(alerts: list[schemas.AlertOut]) -> None:
                               format_func=lambda a: f"{a.kind} · {a.extract_title}")
         if st.button("Acknowledge", icon=":material/done:", key="alerts_ack",
                      **auth.lock(Role.EDITOR, "Acknowledging an alert")) and chosen:
-            _, error = state.attempt(service.acknowledge_alert, alert_id=chosen.id,
-                                        now=state.now())
+            _, error = state.attempt(service.acknowledge_alert, alert_id=chosen.id)
             if error is not None:
                 st.error(display.text(error), icon=":material/error:")
                 return
@@ -71,8 +70,7 @@ def channels(found: list[schemas.ChannelOut]) -> None:
                         f"{display.text(where)}")
             if st.button("Send test", key=f"alerts_test_{channel.id}", icon=":material/send:",
                          **auth.lock(Role.ADMIN, "Sending a test")):
-                sent, error = state.attempt(service.test_channel, channel_id=channel.id,
-                                            now=state.now())
+                sent, error = state.attempt(service.test_channel, channel_id=channel.id)
                 if error is not None or sent is None:
                     st.error(display.text(error), icon=":material/error:")
                 elif sent.status == "delivered":
@@ -110,7 +108,7 @@ def channel_form() -> None:
                                           **auth.lock(Role.ADMIN, "Adding a channel"))
     if not submitted:
         return
-    made, error = state.attempt(service.create_channel, data=data, now=state.now())
+    made, error = state.attempt(service.create_channel, data=data)
     if error is not None or made is None:
         st.error(display.text(error), icon=":material/error:")
         return
@@ -158,7 +156,7 @@ def rule_form(names: dict[int, str], tables: dict[int, str]) -> None:
                                           **auth.lock(Role.EDITOR, "Adding a rule"))
     if not submitted:
         return
-    _, error = state.attempt(service.create_alert_rule, now=state.now(), data={
+    _, error = state.attempt(service.create_alert_rule, data={
         "events": events, "channel_ids": chosen, "data_table_ids": table_ids})
     if error is not None:
         st.error(display.text(error), icon=":material/error:")

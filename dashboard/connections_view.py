@@ -52,8 +52,7 @@ def card(connection: schemas.ConnectionOut) -> None:
                 st.error(display.text(result.message), icon=":material/error:")
         accounts = connection.accounts
         if refresh:
-            changes = state.call(service.refresh_connection, connection_id=connection.id,
-                                 now=state.now())
+            changes = state.call(service.refresh_connection, connection_id=connection.id)
             if changes is not None:
                 readers.forget()
                 st.info(changes.summary, icon=":material/sync:")
@@ -97,7 +96,7 @@ def edit_form(connection: schemas.ConnectionOut) -> None:
                                if n not in config}
     saved, error = state.attempt(service.update_connection, connection_id=connection.id,
                                  data={"title": title, "config": {**cleared, **config},
-                                       "max_concurrent_runs": limit}, now=state.now())
+                                       "max_concurrent_runs": limit})
     if error is not None:
         slots.show(error)
         return
@@ -116,7 +115,7 @@ def delete_form(connection: schemas.ConnectionOut) -> None:
                      **auth.lock(Role.ADMIN, "Deleting a connection")):
         return
     deleted, error = state.attempt(service.delete_connection, connection_id=connection.id,
-                                   delete_extracts=with_extracts, now=state.now())
+                                   delete_extracts=with_extracts)
     if error is not None:
         st.error(str(error), icon=":material/error:")
         return

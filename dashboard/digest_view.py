@@ -22,7 +22,7 @@ def section() -> None:
                        help="Each morning: per data table the success rate, stale extracts "
                             "and missing dates of the day before.")
     if wanted != digest.subscribed:
-        changed = state.call(service.set_digest, subscribed=wanted, now=state.now())
+        changed = state.call(service.set_digest, subscribed=wanted)
         if changed is not None:
             digest = changed
             st.success(f"The daily digest goes to {display.text(digest.email)}."

@@ -55,7 +55,7 @@ def live(extract: schemas.ExtractOut, timezone: str) -> None:
 
 
 def _live(extract_id: int, timezone: str, was_syncing: bool) -> None:
-    extract = state.call(service.get_extract, extract_id=extract_id, now=state.now())
+    extract = state.call(service.get_extract, extract_id=extract_id)
     if extract is None:
         return
     if was_syncing and extract.status != ExtractStatus.SYNCING:
@@ -130,7 +130,7 @@ def _set_window(extract_id: int, window: tuple[date, date]) -> None:
 
 def run_panel(extract: schemas.ExtractOut) -> None:
     """Start and end date (the lookback window by default), presets and the Run button."""
-    window = state.call(service.run_window, extract_id=extract.id, now=state.now())
+    window = state.call(service.run_window, extract_id=extract.id)
     slots = widgets.ProblemSlots("extract", "No run was queued")
     dates: dict[str, date | None] = {"date_from": None, "date_to": None}
     if window is None:

@@ -3,9 +3,10 @@ and the clock (the one place in the dashboard that reads it)."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 from zoneinfo import available_timezones
 
@@ -18,6 +19,9 @@ from dashboard import display
 
 T = TypeVar("T")
 TIMEZONE_KEY = "app_timezone"
+# A moment this browser session takes as "now" instead of the wall clock (tests pin the moment
+# they seeded their history against, so a run just before midnight does not change the day).
+CLOCK_KEY = "app_now"
 ACTOR_KEY = "auth_actor"
 # IANA region names (Europe/Berlin), not aliases such as "localtime" or "Etc/GMT+3".
 TIMEZONES = ("UTC", *sorted(z for z in available_timezones()
@@ -51,9 +55,13 @@ def actor() -> schemas.Actor | None:
 
 def attempt(fn: Callable[..., T], **kwargs: Any) -> tuple[T | None, errors.ExtractsError | None]:
     """Call one service function in its own session, as the signed-in user (their role is
-    checked, their changes logged); return its result or the domain error."""
+    checked, their changes logged), at the dashboard's now (given to `fn` too when it takes
+    one); return its result or the domain error."""
+    moment = now()
+    if "now" in inspect.signature(fn).parameters:
+        kwargs.setdefault("now", moment)
     try:
-        with get_database().session(actor=actor(), now=now()) as s:
+        with get_database().session(actor=actor(), now=moment) as s:
             return fn(session=s, **kwargs), None
     except errors.ExtractsError as exc:
         return None, exc
@@ -81,7 +89,8 @@ def start_worker() -> bool:
 
 def now() -> datetime:
     """The current moment (aware, UTC): every page takes the time from here."""
-    return datetime.now(UTC)
+    pinned: datetime | None = st.session_state.get(CLOCK_KEY)
+    return pinned or service.utcnow()
 
 
 def timezone() -> str:

@@ -8,7 +8,7 @@ if extract_id is None:
     st.info("Pick an extract in the list to see it here.", icon=":material/info:")
     st.page_link(navigation.EXTRACTS, label="Extracts", icon=":material/table_rows:")
     st.stop()
-extract = state.call(service.get_extract, extract_id=extract_id, now=state.now())
+extract = state.call(service.get_extract, extract_id=extract_id)
 if extract is None:
     st.page_link(navigation.EXTRACTS, label="Back to the extracts",
                  icon=":material/arrow_back:")

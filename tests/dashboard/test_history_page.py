@@ -3,7 +3,7 @@ their logs, and Fill gaps queueing the missing windows; the history section of a
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from streamlit.testing.v1 import AppTest
@@ -11,17 +11,23 @@ from streamlit.testing.v1 import AppTest
 from core import runner, service
 from core.db import Database
 from core.models import Extract, Run
-from dashboard import navigation
+from dashboard import navigation, state
 from tests.conftest import make_extract
 from tests.dashboard.conftest import APP, SCRIPT_TIMEOUT, open_page, texts
 
 PAGE = navigation.HISTORY
+# The moment the page takes as now (dashboard.state.CLOCK_KEY) and the history is seeded
+# against: the days counted do not change when a run crosses midnight, whatever the date.
+NOW = datetime(2026, 3, 29, 0, 2, 30, tzinfo=UTC)
+TODAY = NOW.date()
 
 
 def history_page(**query_params: str) -> AppTest:
-    """The History page opened from a link with these query parameters, timezone UTC."""
+    """The History page opened from a link with these query parameters, timezone UTC, at
+    NOW."""
     at = AppTest.from_file(APP, default_timeout=SCRIPT_TIMEOUT)
-    at.session_state["app_timezone"] = "UTC"
+    at.session_state[state.TIMEZONE_KEY] = "UTC"
+    at.session_state[state.CLOCK_KEY] = NOW
     at.query_params = dict(query_params)
     at.switch_page(PAGE).run()
     assert not at.exception, [e.value for e in at.exception]
@@ -29,14 +35,13 @@ def history_page(**query_params: str) -> AppTest:
 
 
 def seed(db: Database) -> tuple[int, int]:
-    """Two extracts; over the last days: a 3 successes and 2 failures, b 1 success."""
-    now = datetime.now(UTC).replace(microsecond=0)
+    """Two extracts; over the days before NOW: a 3 successes and 2 failures, b 1 success."""
     with db.session() as s:
         a = make_extract(s).id
         b = make_extract(s, accounts=[2], data_table_title="Other stats").id
 
         def run(extract_id: int, days_ago: int, status: str, **extra: Any) -> None:
-            queued = now - timedelta(days=days_ago, minutes=5)
+            queued = NOW - timedelta(days=days_ago, minutes=1)
             day = queued.date()
             s.add(Run(extract_id=extract_id, status=status, trigger="schedule",
                       queued_at=queued, started_at=queued + timedelta(seconds=2),
@@ -61,9 +66,8 @@ def test_default_view_is_the_last_30_days_and_goes_into_the_url(app_db: Database
     at = history_page()
 
     assert [t.value for t in at.title] == ["History"]
-    today = datetime.now(UTC).date()
-    assert at.query_params["from"] == str(today - timedelta(days=29))
-    assert at.query_params["to"] == str(today)
+    assert at.query_params["from"] == str(TODAY - timedelta(days=29))
+    assert at.query_params["to"] == str(TODAY)
     assert [m.label for m in at.metric] == [
         "Runs", "Success rate", "Rows loaded", "Median duration", "p95 duration",
         "Extracts in error", "Stale extracts"]
@@ -99,10 +103,8 @@ def test_filters_come_from_the_link(app_db: Database) -> None:
     assert at.query_params["extract"] == str(a)
     assert at.query_params["status"] == "failed"
 
-    dated = history_page(**{"from": str(date.today() - timedelta(days=2)),
-                            "to": str(date.today())})
-    assert dated.date_input(key="history_dates").value == (date.today() - timedelta(days=2),
-                                                           date.today())
+    dated = history_page(**{"from": str(TODAY - timedelta(days=2)), "to": str(TODAY)})
+    assert dated.date_input(key="history_dates").value == (TODAY - timedelta(days=2), TODAY)
 
 
 def test_changing_a_filter_updates_the_url(app_db: Database) -> None:
@@ -122,11 +124,10 @@ def test_changing_a_filter_updates_the_url(app_db: Database) -> None:
 
 def test_fill_gaps_queues_runs_for_the_missing_dates(app_db: Database) -> None:
     a, _ = seed(app_db)
-    today = datetime.now(UTC).date()
     with app_db.session() as s:
         extract = s.get(Extract, a)
         assert extract is not None
-        extract.sync_historical_data = today - timedelta(days=10)
+        extract.sync_historical_data = TODAY - timedelta(days=10)
     at = history_page(coverage=str(a))
 
     assert at.selectbox(key="history_coverage").value == a
@@ -139,14 +140,14 @@ def test_fill_gaps_queues_runs_for_the_missing_dates(app_db: Database) -> None:
     with app_db.session() as s:
         queued = service.list_runs(session=s, extract_id=a, status="queued")
     assert sorted((r.date_from, r.date_to) for r in queued) == [
-        (today - timedelta(days=10), today - timedelta(days=4)), (today, today)]
+        (TODAY - timedelta(days=10), TODAY - timedelta(days=4)), (TODAY, TODAY)]
     assert {r.trigger for r in queued} == {"backfill"}
     assert "Every date from" in texts(at)  # queued days are no longer gaps
 
 
 def test_the_extract_page_shows_its_history_and_coverage(app_db: Database) -> None:
     a, _ = seed(app_db)
-    at = open_page(navigation.EXTRACT, extract_id=a, app_timezone="UTC")
+    at = open_page(navigation.EXTRACT, extract_id=a, app_timezone="UTC", app_now=NOW)
 
     assert not at.exception
     assert "History (last 30 days)" in texts(at)
@@ -160,9 +161,9 @@ def test_a_run_that_just_finished_shows_at_once(app_db: Database) -> None:
     at = history_page()
     assert metric(at, "Runs") == "6"
 
-    with app_db.session() as s:
-        [run] = service.run_extract(session=s, extract_id=a)
-    runner.execute_run(db=app_db, run_id=run.id)
+    with app_db.session(now=NOW) as s:
+        [run] = service.run_extract(session=s, extract_id=a, now=NOW)
+    runner.execute_run(db=app_db, run_id=run.id, clock=lambda: NOW)
     at.run()  # well within the cache's 30 s
 
     assert metric(at, "Runs") == "7"
