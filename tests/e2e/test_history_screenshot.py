@@ -34,6 +34,7 @@ def seeded_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str,
     rng = random.Random(7)
     now = datetime.now(UTC).replace(microsecond=0)
     today = now.date()
+    midnight = datetime(today.year, today.month, today.day, tzinfo=UTC)
     with db.session() as s:
         ids = []
         for n in range(6):
@@ -53,7 +54,9 @@ def seeded_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str,
                 started = queued + timedelta(seconds=rng.uniform(2, 240))
                 duration = rng.lognormvariate(4, 0.5)
                 if back == 0:  # today: queued together, so that some run at once
-                    queued = now - timedelta(minutes=40) + timedelta(seconds=50 * n)
+                    # (40 minutes ago, or at midnight if today is younger: still today)
+                    queued = max(now - timedelta(minutes=40), midnight) \
+                        + timedelta(seconds=50 * n)
                     started = queued + timedelta(seconds=rng.uniform(5, 200))
                     duration = rng.uniform(150, 600)
                 failed = (n == 2 and back < 3) or rng.random() < 0.06
