@@ -26,6 +26,7 @@ from core.connectors.base import (
     FetchResult,
     FieldSpec,
     Filter,
+    Note,
     SourceError,
     TransientError,
 )
@@ -185,9 +186,12 @@ def execute_run(*, db: Database, run_id: int, worker_id: str = "inline",
     notes: list[str] = []
     fetched: list[FetchResult] = []
 
-    def all_notes() -> list[str]:
-        """What the source logged (FetchResult.notes), then the run's own notes, redacted."""
-        return [redact(n) or "" for n in [*(fetched[0].notes if fetched else []), *notes]]
+    def all_notes() -> list[Note]:
+        """What the source logged (FetchResult.notes, at its levels), then the run's own
+        notes (warnings), redacted."""
+        return [(level, redact(text) or "") for level, text in [
+            *(fetched[0].notes if fetched else []),
+            *((LogLevel.WARNING, note) for note in notes)]]
     last_beat = time.monotonic()
     recorded: list[schemas.RunOut] = []
 
@@ -315,7 +319,7 @@ def _note_lost(db: Database, run_id: int, exc: errors.ClaimLost, now: datetime) 
 
 
 def _record(db: Database, run_id: int, *, status: RunStatus, error: str | None, rows: int,
-            notes: list[str], detail: str | None, started: datetime, finished: datetime,
+            notes: list[Note], detail: str | None, started: datetime, finished: datetime,
             retry: Callable[[int], float] | None = None, worker_id: str | None = None
             ) -> schemas.RunOut:
     with db.session() as session:
@@ -332,7 +336,7 @@ def _record(db: Database, run_id: int, *, status: RunStatus, error: str | None, 
 
 
 def _apply(session: Session, run: Run, *, status: RunStatus, error: str | None, rows: int,
-           notes: list[str], detail: str | None, started: datetime, finished: datetime,
+           notes: list[Note], detail: str | None, started: datetime, finished: datetime,
            retry: Callable[[int], float] | None = None) -> schemas.RunOut:
     """Write a run's outcome in `session`; the run is finished (or queued for a retry) and
     no longer claimed."""
@@ -343,7 +347,7 @@ def _apply(session: Session, run: Run, *, status: RunStatus, error: str | None, 
     run.duration_seconds = round((finished - started).total_seconds(), 3)
     run.error = error
     run.rows = rows if status == RunStatus.SUCCEEDED else None
-    lines = [run_log.line(finished, LogLevel.WARNING, n) for n in notes]
+    lines = [run_log.line(finished, level, text) for level, text in notes]
     if status == RunStatus.SUCCEEDED:
         lines.append(run_log.line(finished, LogLevel.INFO, f"loaded {rows} rows in "
                                                            f"{run.duration_seconds:.2f}s"))

@@ -10,9 +10,12 @@ from typing import Any, ClassVar, Literal, Protocol, TypeAlias
 import pyarrow as pa
 
 from core.errors import Problem
+from core.vocabulary import LogLevel
 
 FieldType = Literal["string", "integer", "number", "date", "datetime", "boolean"]
 FieldKind = Literal["dimension", "metric"]
+# A line for a run's log: how serious, and what happened.
+Note: TypeAlias = tuple[LogLevel, str]
 FIELD_TYPES: tuple[str, ...] = ("string", "integer", "number", "date", "datetime", "boolean")
 
 
@@ -110,8 +113,9 @@ class FetchResult:
     chunks: Iterator[Chunk]
     filters_applied: bool = False
     window_applied: bool = False
-    # Lines the source logged while the chunks were read (for the run's log).
-    notes: list[str] = field(default_factory=list)
+    # Lines the source logged while the chunks were read, each at its level (for the run's
+    # log).
+    notes: list[Note] = field(default_factory=list)
     # The state the read ended with, once the chunks are read: kept with the loaded window
     # and handed back as the next request's `state`.
     state: Any = None

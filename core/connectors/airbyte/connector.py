@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from core.connectors.base import ConnectionInfo, SourceError
+from core.connectors.base import ConnectionInfo, Note, SourceError
 from core.connectors.programs import installer
 from core.connectors.programs.source import (
     LOG_LINES,
@@ -17,6 +17,11 @@ from core.connectors.programs.source import (
     narrowed,
     settings_schema,
 )
+from core.vocabulary import LogLevel
+
+# The levels of the protocol's LOG messages that reach the run's log (DEBUG and TRACE do not).
+LEVELS = {"INFO": LogLevel.INFO, "WARN": LogLevel.WARNING, "WARNING": LogLevel.WARNING,
+          "ERROR": LogLevel.ERROR, "FATAL": LogLevel.ERROR}
 
 
 class Airbyte(ProgramSource):
@@ -76,7 +81,7 @@ class Airbyte(ProgramSource):
     def cursor_value(self, stream: Stream, saved: Mapping[str, Any]) -> Any:
         return saved.get(stream.cursor or "")
 
-    def message(self, message: Mapping[str, Any], stream: str, notes: list[str]
+    def message(self, message: Mapping[str, Any], stream: str, notes: list[Note]
                 ) -> tuple[str, Any] | None:
         kind = message.get("type")
         if kind == "RECORD":
@@ -87,9 +92,9 @@ class Airbyte(ProgramSource):
             return "state", _stream_state(message.get("state") or {}, stream)
         if kind == "LOG":
             log = message.get("log") or {}
-            if log.get("level") not in ("DEBUG", "TRACE") and len(notes) < LOG_LINES:
-                notes.append(f"source {log.get('level', 'INFO')}: "
-                             f"{str(log.get('message', ''))[:500]}")
+            level = LEVELS.get(str(log.get("level") or "INFO").upper())
+            if level is not None and sum(seen == level for seen, _ in notes) < LOG_LINES:
+                notes.append((level, f"source: {str(log.get('message', ''))[:500]}"))
         elif kind == "TRACE" and (message.get("trace") or {}).get("type") == "ERROR":
             error = message["trace"].get("error") or {}
             raise SourceError(f"the source failed: "
@@ -100,14 +105,15 @@ class Airbyte(ProgramSource):
              with_config: bool = True, progress: installer.Progress | None = None
              ) -> dict[str, Any]:
         """The one message of type `wanted` a spec, check or discover answers with."""
-        notes: list[str] = []
+        notes: list[Note] = []
         for message in self.call(config, args, with_config=with_config,
                                  progress=progress):
             if message.get("type") == wanted:
                 return message
             self.message(message, "", notes)  # a TRACE error fails with its words
         raise SourceError(f"{config['package']} {args[0]} ended without a {wanted} message"
-                          + (f"; it logged: {' | '.join(notes[-5:])}" if notes else ""))
+                          + (f"; it logged: {' | '.join(text for _, text in notes[-5:])}"
+                             if notes else ""))
 
 
 def _stream_state(state: Mapping[str, Any], stream: str) -> dict[str, Any] | None:

@@ -22,15 +22,17 @@ from core.connectors.base import (
     ConnectionInfo,
     FetchRequest,
     FetchResult,
+    Note,
     SourceError,
     TemplateSpec,
 )
 from core.connectors.programs import files, installer, process, streams
 from core.errors import Problem
+from core.vocabulary import LogLevel
 
 SECRET_PREFIX = "source_config."
 START_DATE_NAMES = ("start_date", "startDate", "start_datetime", "replication_start_date")
-LOG_LINES = 50
+LOG_LINES = 50  # of each level a source logs, in one run's log
 CALL_SECONDS = 600  # spec, check and discover: a program quiet longer than this has hung
 SPEC_FILE = "spec.json"
 DISCOVER_SECONDS = 600.0
@@ -119,10 +121,10 @@ class ProgramSource:
         """The cursor's value in a state this program wrote."""
         raise NotImplementedError
 
-    def message(self, message: Mapping[str, Any], stream: str, notes: list[str]
+    def message(self, message: Mapping[str, Any], stream: str, notes: list[Note]
                 ) -> tuple[str, Any] | None:
         """("record", data) or ("state", state to keep) or None; SourceError on an error
-        message; log lines into `notes`."""
+        message; log lines into `notes`, each at its level."""
         raise NotImplementedError
 
     # -- asked once ----------------------------------------------------------------------
@@ -295,11 +297,11 @@ class ProgramSource:
                     last_state = said[1] if said[1] is not None else last_state
 
         yield from streams.tables(rows(), wanted, date_field)
-        notes.append(f"the {self.kind} sent {records} record(s) of {name} ("
-                     + ("incremental from its saved state" if state is not None
-                        else "incremental from the beginning" if incremental
-                        else "full refresh")
-                     + ")")
+        notes.append((LogLevel.INFO, f"the {self.kind} sent {records} record(s) of {name} ("
+                      + ("incremental from its saved state" if state is not None
+                         else "incremental from the beginning" if incremental
+                         else "full refresh")
+                      + ")"))
         if last_state is not None and incremental:
             result.state = last_state  # kept with the window's rows, sent back next time
 

@@ -9,7 +9,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from core.connectors.base import ConnectionInfo, SourceError
+from core.connectors.base import ConnectionInfo, Note, SourceError
 from core.connectors.programs import installer
 from core.connectors.programs.source import ProgramSource, Read, Stream, settings_schema
 
@@ -82,7 +82,7 @@ class Singer(ProgramSource):
         bookmark = (saved.get("bookmarks") or {}).get(stream.name) or {}
         return bookmark.get("replication_key_value", bookmark.get(stream.cursor or ""))
 
-    def message(self, message: Mapping[str, Any], stream: str, notes: list[str]
+    def message(self, message: Mapping[str, Any], stream: str, notes: list[Note]
                 ) -> tuple[str, Any] | None:
         kind = message.get("type")
         if kind == "RECORD" and message.get("stream") == stream:

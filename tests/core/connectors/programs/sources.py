@@ -51,6 +51,8 @@ elif command == "discover":
 elif command == "read":
     mode = config.get("mode", "ok")
     say({"type": "LOG", "log": {"level": "INFO", "message": f"reading in mode {mode}"}})
+    say({"type": "LOG", "log": {"level": "DEBUG", "message": "page 1 of 1"}})
+    say({"type": "LOG", "log": {"level": "WARN", "message": "90% of the daily quota used"}})
     if mode == "trace":
         say({"type": "TRACE", "trace": {"type": "ERROR", "emitted_at": 0, "error": {
             "message": "quota exceeded for key ending 1234", "failure_type": "config_error"}}})

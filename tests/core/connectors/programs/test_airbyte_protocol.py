@@ -125,7 +125,11 @@ def test_a_window_run_loads_only_the_window_and_a_second_run_resumes_from_the_st
     kept = session.get(SourceState, extract_id)  # kept with the window's rows
     assert kept is not None and kept.state == {"day": "2026-11-10"}
     messages = [line["message"] for line in first.log]
-    assert "source INFO: reading in mode ok" in messages
+    # The source's log lines at their own levels, its DEBUG lines left out.
+    levels = {line["message"]: line["level"] for line in first.log}
+    assert levels["source: reading in mode ok"] == "info"
+    assert levels["source: 90% of the daily quota used"] == "warning"
+    assert not any("page 1 of 1" in m for m in messages)
     assert any("dropped" in m and "outside the window" in m for m in messages)
 
     second = run(db, session, extract_id, date(2026, 11, 9), date(2026, 11, 10))
@@ -148,8 +152,9 @@ def test_the_saved_state_is_sent_when_it_is_not_after_the_window(
     assert done.status == "succeeded", done.error
     [read] = [c for c in sources.calls(folder) if c["command"] == "read"]
     assert read["state"][0]["stream"]["stream_state"] == {"day": "2026-11-07"}
-    assert "the source sent 12 record(s) of sales (incremental from its saved state)" in [
-        line["message"] for line in done.log]
+    assert {"level": "info", "message": "the source sent 12 record(s) of sales (incremental "
+            "from its saved state)"} in [{k: line[k] for k in ("level", "message")}
+                                         for line in done.log]
     rows = service.preview_rows(session=session, extract_id=extract_id, limit=1000)
     assert sorted(rows["id"]) == [21, 22, 23]
     session.expire_all()
