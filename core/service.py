@@ -106,7 +106,7 @@ from core.services.runs import (
     run_window,
     runs_stamp,
 )
-from core.services.sources import source_settings
+from core.services.sources import installed_source_settings, source_settings
 from core.services.users import LOCAL_USER, actor_for, list_users, set_user_role, sign_in
 from core.services.workers import ExecutorState, executor_state, schedule_firer
 from core.worker import Worker, start_embedded, stop_embedded
@@ -165,6 +165,7 @@ __all__ = [
     "get_run",
     "get_template",
     "headline",
+    "installed_source_settings",
     "issue_token",
     "last_run_rows",
     "list_accounts",

@@ -82,7 +82,11 @@ def edit_form(connection: schemas.ConnectionOut) -> None:
         if connection.secrets_set:
             st.caption(f"Leave {', '.join(connection.secrets_set)} empty to keep the stored "
                        "value.")
-        config = widgets.settings_inputs(schema, key=f"{key}_config", values=connection.config)
+        if connection.datasource in source_form.PROGRAM_DATASOURCES:
+            config = source_form.edit_inputs(connection, schema, key=f"{key}_config")
+        else:
+            config = widgets.settings_inputs(schema, key=f"{key}_config",
+                                             values=connection.config)
         slots.here("config")
         limit = st.number_input("Most runs at once", 1, 50, connection.max_concurrent_runs,
                                 key=f"{key}_limit")

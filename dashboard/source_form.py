@@ -1,10 +1,10 @@
-"""The Connections page's form for a source installed from PyPI (airbyte, singer): the
+"""The Connections page's forms for a source installed from PyPI (airbyte, singer): the
 package and version, Install (pip's progress shown as it goes, its error when it fails),
-then the source's own settings as fields."""
+then the source's own settings as fields; an edit shows them as fields again."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import streamlit as st
@@ -61,6 +61,27 @@ def add_form(name: str, create: Create) -> None:
     create({"datasource": name, "title": title, "config": config,
             "max_concurrent_runs": limit}, slots,
            lambda c: f"Added {c.title!r}: {package} installed, {len(c.accounts)} account(s).")
+
+
+def edit_inputs(connection: schemas.ConnectionOut, schema: Mapping[str, Any], key: str
+                ) -> dict[str, Any]:
+    """Inside a connection's edit form: its settings, the source's own ones each an input
+    when the package is installed here (from its spec), else as JSON text."""
+    config = connection.config
+    own, _ = state.attempt(service.installed_source_settings,
+                           datasource=connection.datasource,
+                           package=str(config.get("package") or ""),
+                           version=config.get("version") or None)
+    if own is None:
+        return widgets.settings_inputs(schema, key=key, values=config)
+    outer = {**schema, "properties": {name: field for name, field in
+                                      schema.get("properties", {}).items()
+                                      if name != "source_config"}}
+    values = widgets.settings_inputs(outer, key=key, values=config)
+    st.caption(f"Settings of {config.get('package')}")
+    values["source_config"] = widgets.settings_inputs(
+        own, key=f"{key}_source", values=config.get("source_config") or {})
+    return values
 
 
 def install(name: str, package: str, version: str, key: str) -> None:

@@ -24,16 +24,31 @@ def source_settings(*, session: Session, datasource: str, package: str,
     settings as a form's schema (secret settings marked secret); Invalid with the
     installer's own error when the install fails."""
     audit.require(session, Role.ADMIN, "installing a source")
-    connector = registry.get(datasource)
-    if not isinstance(connector, ProgramSource):
-        raise errors.Invalid(f"{datasource} is not a datasource installed from PyPI; "
-                             "choose airbyte or singer", field="datasource")
+    connector = _program(datasource)
     try:
         spec = connector.spec({"package": package.strip(), "version": version or None},
                               progress=progress)
     except SourceError as exc:
         raise errors.Invalid(str(exc), field="config.package") from None
     return form_schema(spec, connector.is_secret)
+
+
+def installed_source_settings(*, session: Session, datasource: str, package: str,
+                              version: str | None = None) -> dict[str, Any] | None:
+    """The settings of a source package installed on this machine as a form's schema, or
+    None when it is not (nothing is installed or started to find out)."""
+    audit.require(session, Role.ADMIN, "changing a connection")
+    connector = _program(datasource)
+    spec = connector.installed_spec({"package": package.strip(), "version": version or None})
+    return None if spec is None else form_schema(spec, connector.is_secret)
+
+
+def _program(datasource: str) -> ProgramSource:
+    connector = registry.get(datasource)
+    if not isinstance(connector, ProgramSource):
+        raise errors.Invalid(f"{datasource} is not a datasource installed from PyPI; "
+                             "choose airbyte or singer", field="datasource")
+    return connector
 
 
 def form_schema(spec: Mapping[str, Any], is_secret: Callable[[Mapping[str, Any]], bool]

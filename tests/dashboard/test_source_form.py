@@ -10,6 +10,7 @@ import pytest
 from streamlit.proto.TextInput_pb2 import TextInput
 
 from core import service
+from core.connectors.programs import installer
 from core.db import Database
 from dashboard import navigation
 from tests.core.connectors.programs import sources
@@ -63,3 +64,36 @@ def test_a_failed_install_shows_pips_error(app_db: Database, sources_dir: Path) 
     assert "connections_airbyte_title" not in [w.key for w in at.text_input]
     with app_db.session() as s:
         assert [c.datasource for c in service.list_connections(session=s)] == ["sample_ads"]
+
+
+def test_an_airbyte_connection_is_edited_setting_by_setting_and_keeps_its_secret(
+        app_db: Database, sources_dir: Path) -> None:
+    folder = sources.place(sources_dir, "test-source-days", "1")
+    installer.configure(sources_dir)  # as the app does when it opens the database
+    with app_db.session() as s:
+        added = service.create_connection(session=s, data={
+            "datasource": "airbyte", "title": "Days", "config": {
+                "package": "test-source-days", "version": "1",
+                "source_config": {"api_key": "right-key-1234", "mode": "ok"}}})
+    key = f"connections_edit_{added.id}_config"
+    at = open_page(navigation.CONNECTIONS)
+    assert not at.exception
+
+    # The source's own settings, each its input (from its spec), not one JSON text.
+    assert f"{key}_source_config" not in [w.key for w in at.text_area]
+    mode = at.text_input(key=f"{key}_source_mode")
+    assert mode.value == "ok"
+    secret = at.text_input(key=f"{key}_source_api_key")
+    assert (secret.proto.type, secret.value) == (TextInput.Type.PASSWORD, "")
+    mode.set_value("fast")
+    at.button(key=f"FormSubmitter:connections_edit_{added.id}-Test and save").click().run()
+
+    assert not at.exception
+    assert "Saved 'Days': tested, accounts and templates refreshed." in texts(at)
+    with app_db.session() as s:
+        [saved] = [c for c in service.list_connections(session=s) if c.id == added.id]
+    assert (saved.config["source_config"], saved.secrets_set) == (
+        {"mode": "fast"}, ["source_config.api_key"])
+    # The stored key, not an empty one, reached the source's check.
+    [check] = [c for c in sources.calls(folder) if c["command"] == "check"][-1:]
+    assert check["config"] == {"api_key": "right-key-1234", "mode": "fast"}

@@ -129,6 +129,16 @@ class ProgramSource:
 
     # -- asked once ----------------------------------------------------------------------
 
+    def installed_spec(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The settings schema of the program if it is installed and was asked for it
+        already (None otherwise): neither pip nor the program is started."""
+        package = str(config.get("package") or "")
+        if installer.package_problem(package, config.get("version") or None):
+            return None
+        program = installer.installed(package, config.get("version") or None)
+        kept = None if program is None else program.env_dir / SPEC_FILE
+        return None if kept is None or not kept.exists() else dict(json.loads(kept.read_text()))
+
     def spec(self, config: Mapping[str, Any], progress: installer.Progress | None = None
              ) -> dict[str, Any]:
         """The program's settings schema, installing it first if needed; asked once per
