@@ -131,3 +131,27 @@ def acknowledge_alert(session: SessionDep, now: NowDep, alert_id: AlertId
                       ) -> schemas.AlertOut:
     """Someone is on it: no more reminders; it stays open until the extract recovers."""
     return service.acknowledge_alert(session=session, alert_id=alert_id, now=now)
+
+
+# -- the daily digest (each person their own; who gets it: admins) -----------------------
+
+
+@router.get("/v3/digest", response_model=schemas.DigestOut)
+def get_digest(session: SessionDep) -> schemas.DigestOut:
+    """The daily digest of the key's owner: whether they get it, the hour (UTC) it goes
+    out, and `why_not` when none can be sent. A key made without sign-in has no owner, so
+    no email to send it to (400)."""
+    return service.get_digest(session=session)
+
+
+@router.put("/v3/digest", response_model=schemas.DigestOut)
+def set_digest(session: SessionDep, now: NowDep, body: schemas.DigestSet
+               ) -> schemas.DigestOut:
+    """Opt the key's owner in to the daily digest email, or out."""
+    return service.set_digest(session=session, subscribed=body.subscribed, now=now)
+
+
+@router.get("/v3/digest/recipients", response_model=list[schemas.UserOut])
+def list_digest_recipients(session: SessionDep) -> list[schemas.UserOut]:
+    """Who gets the daily digest, by email (admins)."""
+    return service.list_digest_recipients(session=session)

@@ -109,13 +109,16 @@ def require_key(request: Request, session: SessionDep, now: NowDep,
 # Paths whose changes only admins make: connections (and what they reach), users, roles,
 # and where alerts go.
 ADMIN_PATHS = ("/v3/connections", "/v3/users", "/v3/notification-channels")
+# Paths whose changes are a person's own (their daily digest): anyone signed in makes them.
+OWN_PATHS = ("/v3/digest",)
 
 
 def role_needed(method: str, route: Any) -> Role:
-    """Reading needs a viewer; changing an extract or run an editor; a connection an admin."""
-    if method in READ_METHODS:
-        return Role.VIEWER
+    """Reading needs a viewer; changing an extract or run an editor; a connection an admin;
+    one's own digest anyone."""
     path = str(getattr(route, "path", ""))
+    if method in READ_METHODS or path in OWN_PATHS:
+        return Role.VIEWER
     return Role.ADMIN if path.startswith(ADMIN_PATHS) else Role.EDITOR
 
 

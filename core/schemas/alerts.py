@@ -191,6 +191,14 @@ class DeliveryOut(BaseModel):
 # -- the daily digest ----------------------------------------------------------------------
 
 
+class DigestSet(BaseModel):
+    """Opt in to the daily digest, or out."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subscribed: bool = Field(description="true: send me the daily digest; false: stop it.")
+
+
 class DigestOut(BaseModel):
     """The signed-in person's daily digest: whether they get it, and whether one can be sent
     (`why_not` says what is missing: an email address, an email channel)."""

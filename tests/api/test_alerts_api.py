@@ -1,5 +1,6 @@
 """The alerts API: channels (admins; the webhook secret in the answer to POST only; Send
-test to a real loopback receiver), rules (editors), alerts (paged; acknowledge)."""
+test to a real loopback receiver), rules (editors), alerts (paged; acknowledge), and each
+person's daily digest."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
+from core import service
 from core.db import Database
 from core.vocabulary import Role
 from tests.api import test_roles
@@ -111,3 +113,43 @@ def test_alerts_are_listed_paged_and_acknowledged(
     assert viewer.get("/api/v3/alerts", params={"status": "shut"}).status_code in (400, 422)
     assert viewer.post("/api/v3/alerts/999/acknowledge").status_code == 403
     assert editor.post("/api/v3/alerts/999/acknowledge").status_code == 404
+
+
+def test_a_person_opts_in_to_the_digest_with_their_own_key(db: Database,
+                                                            as_role: Client) -> None:
+    with db.session() as s:
+        ana = service.sign_in(session=s, email="ana@example.com", name="Ana", now=NOW)
+    mine = as_role(Role.VIEWER, owner=ana)  # a viewer may get the digest too
+    before = mine.get("/api/v3/digest")
+    assert before.status_code == 200, before.text
+    assert before.json()["email"] == "ana@example.com"
+    assert before.json()["subscribed"] is False
+    assert "there is no email channel" in before.json()["why_not"]
+
+    joined = mine.put("/api/v3/digest", json={"subscribed": True})
+    assert (joined.status_code, joined.json()["subscribed"]) == (200, True)
+    assert mine.get("/api/v3/digest").json()["subscribed"] is True
+    admin = as_role(Role.ADMIN)
+    assert [u["email"] for u in admin.get("/api/v3/digest/recipients").json()] == [
+        "ana@example.com"]
+    assert mine.get("/api/v3/digest/recipients").status_code == 403
+    assert mine.put("/api/v3/digest", json={"subscribed": False}).json()["subscribed"] is False
+    assert admin.get("/api/v3/digest/recipients").json() == []
+
+
+def test_bad_digest_requests_name_the_field_and_change_nothing(db: Database,
+                                                               as_role: Client) -> None:
+    with db.session() as s:
+        ana = service.sign_in(session=s, email="ana@example.com", name="Ana", now=NOW)
+    mine = as_role(Role.VIEWER, owner=ana)
+    for body, said in (({"subscribed": "maybe"}, "subscribed: must be true or false"),
+                       ({}, "subscribed"), ({"subscribed": True, "hour": 3}, "hour"),
+                       ([True], "body: must be an object")):
+        answer = mine.put("/api/v3/digest", json=body)
+        assert answer.status_code == 422, (body, answer.text)
+        assert said in answer.json()["details"], answer.text
+    # A key nobody signed in for has no email to send a digest to.
+    ownerless = as_role(Role.ADMIN).put("/api/v3/digest", json={"subscribed": True})
+    assert ownerless.status_code == 400
+    assert "an API key without an owner has no email" in ownerless.json()["details"]
+    assert mine.get("/api/v3/digest").json()["subscribed"] is False
