@@ -32,6 +32,7 @@ from core.warehouse import Warehouse
 log = logging.getLogger(__name__)
 
 WRITES_AFTER = "extracts_writes_after"  # session.info key: see write_after
+AFTER_COMMIT = "extracts_after_commit"  # session.info key: see after_commit
 
 
 @dataclass
@@ -55,7 +56,8 @@ class Database:
         """A session that commits on success and rolls back on error. With `actor`, its
         changes are checked against the actor's role and logged as theirs (core.audit).
         A `read_only` one takes no write lock, and the database refuses any write in it;
-        what `write_after` gave it is written once it has closed, if it succeeded."""
+        what `write_after` gave it is written once it has closed, if it succeeded; then
+        what `after_commit` gave it is done."""
         with (self.sessions(bind=self.reader) if read_only else self.sessions()) as session:
             session.info[READ_ONLY] = read_only
             audit.act_as(session, actor, now)
@@ -72,6 +74,8 @@ class Database:
             with self.session() as writer:
                 for write in writes:
                     write(writer)
+        for action in session.info.pop(AFTER_COMMIT, []):
+            action()
 
     def release_space(self) -> None:
         """Truncate the write-ahead logs of the warehouse and the metadata database, so
@@ -97,6 +101,14 @@ def write_after(session: Session, write: Callable[[Session], Any]) -> None:
     """Have `write` done, in a session of its own, once the read-only `session` has closed
     (a small bookkeeping write of a request that otherwise only reads)."""
     session.info.setdefault(WRITES_AFTER, []).append(write)
+
+
+def after_commit(session: Session, action: Callable[[], Any]) -> None:
+    """Have `action` done once `session` has committed and let go of its locks, before the
+    `Database.session` block that opened it ends (its failure is that block's error; the
+    commit stands). For work that waits for another lock, which must not be waited for
+    while holding this database's."""
+    session.info.setdefault(AFTER_COMMIT, []).append(action)
 
 
 def writes_after(session: Session) -> bool:
@@ -204,7 +216,8 @@ def _startup_lock(engine: Engine) -> Iterator[None]:
             conn.commit()
 
 
-__all__ = ["MIGRATIONS", "READ_ONLY", "WRITES_AFTER", "Database", "database_of", "disk_full",
+__all__ = ["AFTER_COMMIT", "MIGRATIONS", "READ_ONLY", "WRITES_AFTER", "Database", "after_commit",
+           "database_of", "disk_full",
            "duckdb_settings", "is_read_only", "keep_reserve", "locked", "make_engine", "migrate",
            "newest_revision", "open_database", "read_only_engine", "release_wal", "write_after",
            "writes_after"]

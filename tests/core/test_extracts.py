@@ -335,8 +335,10 @@ def test_delete_extract_keeps_its_rows_by_default(db: Database, session: Session
 def test_delete_extract_with_rows_removes_only_its_rows(db: Database, session: Session) -> None:
     first, second = loaded_pair(db, session)
 
-    deleted_rows = service.delete_extract(session=session, extract_id=first.id,
-                                          delete_rows=True)
+    session.commit()
+    with db.session() as s:  # the rows go once the extract's deletion has committed
+        deleted_rows = service.delete_extract(session=s, extract_id=first.id,
+                                              delete_rows=True)
 
     assert deleted_rows == 7 * 20
     assert rows_in(session, first.data_table_id) == 7 * 20
