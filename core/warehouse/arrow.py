@@ -18,10 +18,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from core import errors
+
 TYPES: dict[str, pa.DataType] = {
     "string": pa.string(), "integer": pa.int64(), "number": pa.float64(),
     "date": pa.date32(), "datetime": pa.timestamp("us"), "boolean": pa.bool_(),
 }
+INTEGER_MAX = 2**63 - 1
 Chunk: TypeAlias = pa.RecordBatch | pa.Table
 Values: TypeAlias = pa.Array | pa.ChunkedArray
 _TRUE = ("true", "1", "yes", "t", "y")
@@ -83,10 +86,29 @@ def _text_stamps(values: Values) -> Values:
 
 
 def conform(chunk: Chunk, names: Sequence[str], types: Mapping[str, str]) -> pa.Table:
-    """A chunk as an Arrow table of `names`, in order, each column of its field's type."""
+    """A chunk as an Arrow table of `names`, in order, each column of its field's type;
+    Invalid naming the field when a value cannot be one (an integer beyond 64 bits)."""
     table = chunk if isinstance(chunk, pa.Table) else pa.Table.from_batches([chunk])
-    columns = [cast(table.column(name), types[name]) for name in names]
+    columns = []
+    for name in names:
+        values = table.column(name)
+        try:
+            columns.append(cast(values, types[name]))
+        except (pa.ArrowInvalid, OverflowError) as exc:
+            raise errors.Invalid(_unfit(values, types[name], exc), field=name) from None
     return pa.Table.from_arrays(columns, names=list(names))
+
+
+def _unfit(values: Values, type_: str, exc: Exception) -> str:
+    """What is wrong with a column that cannot be cast to its field's type."""
+    if type_ == "integer" and pa.types.is_integer(values.type):
+        extremes = pc.min_max(values)
+        low, high = extremes["min"].as_py(), extremes["max"].as_py()
+        value = high if high is not None and high > INTEGER_MAX else low
+        return (f"the source sent {value}, beyond what an integer field holds "
+                f"({-INTEGER_MAX - 1} to {INTEGER_MAX}); read the column as text (a custom "
+                "query's CAST, for a database)")
+    return f"the source sent a value that is not a {type_}: {exc}"
 
 
 def with_constants(table: pa.Table, constants: Mapping[str, Any], types: Mapping[str, str]

@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.orm import Session
 
 from core import errors, schemas, service
@@ -445,3 +445,37 @@ def test_custom_sql_runs_read_only_on_every_database(
     assert done.status == "succeeded" and len(rows) > 0, done.error
     with source.engine.connect() as conn:
         assert conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar() == before
+
+
+def test_an_unsigned_bigint_beyond_64_bits_fails_naming_the_field_and_a_cast_loads_it(
+        db: Database, session: Session, mariadb_source: SourceDb) -> None:
+    meta = sa.MetaData(schema=mariadb_source.schema)
+    hashes = sa.Table("hashes", meta, sa.Column("day", sa.Date),
+                      sa.Column("fingerprint", mysql.BIGINT(unsigned=True)))
+    meta.create_all(mariadb_source.engine)
+    with mariadb_source.engine.begin() as conn:
+        conn.execute(hashes.insert(), [{"day": DAYS[3], "fingerprint": 2**64 - 1},
+                                       {"day": DAYS[3], "fingerprint": 5}])
+    connection = connect(session, mariadb_source)
+    template = own_template(session, connection.id, "hashes")
+    assert {f.name: f.type for f in template.fields} == {"day": "date",
+                                                          "fingerprint": "integer"}
+
+    failed, rows = load(db, session, template=template, account_id=connection.accounts[0].id,
+                        fields=["day", "fingerprint"])
+    assert failed.status == "failed"
+    assert failed.error == (
+        "fingerprint: the source sent 18446744073709551615, beyond what an integer field "
+        "holds (-9223372036854775808 to 9223372036854775807); read the column as text (a "
+        "custom query's CAST, for a database)")
+    assert rows.empty  # nothing of the window was written
+
+    as_text = add_query_template(
+        session=session, connection_id=connection.id, name="hashes_text",
+        title="Hashes as text", date_column="day",
+        sql=f"SELECT day, CAST(fingerprint AS CHAR) AS fingerprint FROM "
+            f"{mariadb_source.table('hashes')}")
+    done, rows = load(db, session, template=as_text, account_id=connection.accounts[0].id,
+                      fields=["day", "fingerprint"])
+    assert done.status == "succeeded", done.error
+    assert sorted(rows["fingerprint"]) == ["18446744073709551615", "5"]
