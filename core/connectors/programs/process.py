@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import signal
 import subprocess
 import threading
@@ -20,6 +21,10 @@ IDLE_SECONDS = 1.0
 BLOCK_BYTES = 1 << 16
 QUEUED_BLOCKS = 64  # a slow reader holds the source back, not memory
 STDERR_LINES = 20
+FLAGGED_LINES = 100  # warnings and errors a program logs on its error output, kept in order
+# A log line's level, near its start, in the forms Python's logging and singer-sdk write:
+# "WARNING:tap:...", "2026-12-05 07:00:00 | ERROR | tap-x | ...", "CRITICAL ...".
+_LEVEL = re.compile(r"(?<![A-Za-z])(CRITICAL|FATAL|ERROR|WARNING|WARN)(?![A-Za-z])")
 KILL_GRACE = 3.0
 
 
@@ -34,6 +39,8 @@ class Program:
                  env: Mapping[str, str] | None = None) -> None:
         self.argv = list(argv)
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_LINES)
+        # (level word, line) of each warning or error on its error output, the first ones.
+        self.flagged: list[tuple[str, str]] = []
         self.exit_code: int | None = None
         self._blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUED_BLOCKS)
         try:
@@ -66,6 +73,9 @@ class Program:
             text = raw.decode(errors="replace").rstrip()
             if text:
                 self.stderr_tail.append(text)
+                level = _LEVEL.search(text[:64])
+                if level is not None and len(self.flagged) < FLAGGED_LINES:
+                    self.flagged.append((level.group(1), text))
 
     def lines(self, idle: float = IDLE_SECONDS) -> Iterator[bytes | None]:
         """Each line of its output (without the newline); None after `idle` seconds of
@@ -120,9 +130,13 @@ class Program:
             except queue.Empty:
                 break
 
+    def error_output_read(self) -> None:
+        """Wait until its error output is read to the end (after it exited)."""
+        self._stderr_reader.join(timeout=KILL_GRACE)
+
     def failure(self, what: str) -> str:
         """A message for a non-zero exit: what failed, the code, its last error lines."""
-        self._stderr_reader.join(timeout=KILL_GRACE)
+        self.error_output_read()
         said = " | ".join(self.stderr_tail)
         return (f"{what} exited with status {self.exit_code}"
                 + (f": {said}" if said else " and wrote nothing on its error output"))

@@ -296,7 +296,7 @@ class ProgramSource:
         def rows() -> Iterator[dict[str, Any] | None]:
             nonlocal last_state, records
             for message in self.messages(config, read.args, config_doc=source_config,
-                                         documents=read.documents):
+                                         documents=read.documents, notes=notes):
                 said = None if message is None else self.message(message, name, notes)
                 if message is None:
                     yield None
@@ -346,10 +346,12 @@ class ProgramSource:
 
     def messages(self, config: Mapping[str, Any], args: list[str], *,
                  config_doc: Mapping[str, Any] | None,
-                 documents: Mapping[str, Any] | None = None
-                 ) -> Iterator[dict[str, Any] | None]:
-        """The program's JSON messages, None on a quiet tick."""
-        for line in self.lines(config, args, config_doc=config_doc, documents=documents):
+                 documents: Mapping[str, Any] | None = None,
+                 notes: list[Note] | None = None) -> Iterator[dict[str, Any] | None]:
+        """The program's JSON messages, None on a quiet tick; the warnings and errors it
+        logged on its error output into `notes` once it ended well."""
+        for line in self.lines(config, args, config_doc=config_doc, documents=documents,
+                               notes=notes):
             if line is None:
                 yield None
             elif (message := _parsed(line)) is not None:
@@ -358,9 +360,11 @@ class ProgramSource:
     def lines(self, config: Mapping[str, Any], args: list[str], *,
               config_doc: Mapping[str, Any] | None,
               documents: Mapping[str, Any] | None = None,
-              progress: installer.Progress | None = None) -> Iterator[str | None]:
+              progress: installer.Progress | None = None,
+              notes: list[Note] | None = None) -> Iterator[str | None]:
         """The program's output lines (None on a quiet tick); a non-zero exit as SourceError
-        with its last error lines. `{name}` in `args` is the path of that document's file."""
+        with its last error lines, else its logged warnings and errors into `notes`.
+        `{name}` in `args` is the path of that document's file."""
         program = installer.ensure(str(config["package"]), config.get("version") or None,
                                    progress)
         with files.handed(config=config_doc, **(documents or {})) as paths:
@@ -372,6 +376,9 @@ class ProgramSource:
                     yield None if line is None else line.decode(errors="replace")
                 if running.exit_code:
                     raise SourceError(running.failure(f"{program.package} {_verb(args)}"))
+                if notes is not None:
+                    running.error_output_read()
+                    notes.extend(_flagged(running.flagged))
             finally:
                 running.kill()  # stopped early (cancel, timeout, an error): the whole group
 
@@ -398,6 +405,16 @@ def _parsed(line: str) -> dict[str, Any] | None:
 def _discover_key(config: Mapping[str, Any]) -> str:
     return json.dumps([config.get("package"), config.get("version"), joined(config)],
                       sort_keys=True, default=str)
+
+
+def _flagged(lines: list[tuple[str, str]]) -> list[Note]:
+    """Warnings and errors from a program's error output, LOG_LINES of each level."""
+    out: list[Note] = []
+    for word, text in lines:
+        level = LogLevel.WARNING if word.startswith("WARN") else LogLevel.ERROR
+        if sum(seen == level for seen, _ in out) < LOG_LINES:
+            out.append((level, f"source: {text[:500]}"))
+    return out
 
 
 def joined(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -66,6 +66,11 @@ def test_a_tap_resumes_from_its_saved_bookmark(db: Database, session: Session,
                        date_to=date(2026, 11, 2))
     assert first.status == "succeeded", first.error
     assert sorted(rows["id"]) == [3, 4, 5]
+    # Its warnings on the error output reach the run's log as warnings; the rest does not.
+    said = [(line["level"], line["message"]) for line in first.log
+            if line["message"].startswith("source: ")]
+    assert said == [("warning", "source: 2026-12-05 07:00:00,000 | WARNING  | tap-days | "
+                                "skipped 1 record without a day")]
     [extract] = [e for e in service.list_extracts(session=session).items
                  if e.template_id == template.id]
     [queued] = service.run_extract(session=session, extract_id=extract.id,
