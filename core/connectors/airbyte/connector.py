@@ -10,10 +10,10 @@ from typing import Any, ClassVar
 from core.connectors.base import ConnectionInfo, Note, SourceError
 from core.connectors.programs import installer
 from core.connectors.programs.source import (
-    LOG_LINES,
     ProgramSource,
     Read,
     Stream,
+    add_note,
     narrowed,
     settings_schema,
 )
@@ -93,8 +93,8 @@ class Airbyte(ProgramSource):
         if kind == "LOG":
             log = message.get("log") or {}
             level = LEVELS.get(str(log.get("level") or "INFO").upper())
-            if level is not None and sum(seen == level for seen, _ in notes) < LOG_LINES:
-                notes.append((level, f"source: {str(log.get('message', ''))[:500]}"))
+            if level is not None:
+                add_note(notes, level, str(log.get("message", "")))
         elif kind == "TRACE" and (message.get("trace") or {}).get("type") == "ERROR":
             error = message["trace"].get("error") or {}
             raise SourceError(f"the source failed: "

@@ -378,7 +378,9 @@ class ProgramSource:
                     raise SourceError(running.failure(f"{program.package} {_verb(args)}"))
                 if notes is not None:
                     running.error_output_read()
-                    notes.extend(_flagged(running.flagged))
+                    for word, text in running.flagged:
+                        add_note(notes, LogLevel.WARNING if word.startswith("WARN")
+                                 else LogLevel.ERROR, text)
             finally:
                 running.kill()  # stopped early (cancel, timeout, an error): the whole group
 
@@ -407,14 +409,10 @@ def _discover_key(config: Mapping[str, Any]) -> str:
                       sort_keys=True, default=str)
 
 
-def _flagged(lines: list[tuple[str, str]]) -> list[Note]:
-    """Warnings and errors from a program's error output, LOG_LINES of each level."""
-    out: list[Note] = []
-    for word, text in lines:
-        level = LogLevel.WARNING if word.startswith("WARN") else LogLevel.ERROR
-        if sum(seen == level for seen, _ in out) < LOG_LINES:
-            out.append((level, f"source: {text[:500]}"))
-    return out
+def add_note(notes: list[Note], level: LogLevel, text: str) -> None:
+    """A line the source logged, for the run's log: LOG_LINES of each level at most."""
+    if sum(seen == level for seen, _ in notes) < LOG_LINES:
+        notes.append((level, f"source: {text[:500]}"))
 
 
 def joined(config: Mapping[str, Any]) -> dict[str, Any]:
