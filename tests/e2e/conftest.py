@@ -108,9 +108,11 @@ def sign_in(page: object, app_server: str, subject: str) -> None:
 
 @contextmanager
 def _without_faketime() -> Iterator[None]:
-    """os.environ without libfaketime's variables while the browser side starts."""
-    saved = {k: os.environ.pop(k) for k in list(os.environ)
-             if k == "LD_PRELOAD" or k.startswith("FAKETIME")}
+    """os.environ without libfaketime's LD_PRELOAD while the browser side starts. FAKETIME
+    stays: the library loaded in this process reads it again every few seconds, and without
+    it this process (the OIDC provider's tokens among it) would fall back to the real date
+    for a while, behind the product's fake one."""
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k == "LD_PRELOAD"}
     try:
         yield
     finally:
