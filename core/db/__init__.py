@@ -217,7 +217,6 @@ def _startup_lock(engine: Engine) -> Iterator[None]:
 
 
 __all__ = ["AFTER_COMMIT", "MIGRATIONS", "READ_ONLY", "WRITES_AFTER", "Database", "after_commit",
-           "database_of", "disk_full",
-           "duckdb_settings", "is_read_only", "keep_reserve", "locked", "make_engine", "migrate",
-           "newest_revision", "open_database", "read_only_engine", "release_wal", "write_after",
-           "writes_after"]
+           "database_of", "disk_full", "duckdb_settings", "is_read_only", "keep_reserve", "locked",
+           "make_engine", "migrate", "newest_revision", "open_database", "read_only_engine",
+           "release_wal", "write_after", "writes_after"]
