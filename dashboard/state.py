@@ -3,6 +3,7 @@ and the clock (the one place in the dashboard that reads it)."""
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -58,13 +59,18 @@ def attempt(fn: Callable[..., T], **kwargs: Any) -> tuple[T | None, errors.Extra
     checked, their changes logged), at the dashboard's now (given to `fn` too when it takes
     one); return its result or the domain error."""
     moment = now()
-    if "now" in inspect.signature(fn).parameters:
+    if _takes_now(fn):
         kwargs.setdefault("now", moment)
     try:
         with get_database().session(actor=actor(), now=moment) as s:
             return fn(session=s, **kwargs), None
     except errors.ExtractsError as exc:
         return None, exc
+
+
+@functools.cache
+def _takes_now(fn: Callable[..., Any]) -> bool:
+    return "now" in inspect.signature(fn).parameters
 
 
 def call(fn: Callable[..., T], **kwargs: Any) -> T | None:
