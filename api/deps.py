@@ -117,7 +117,7 @@ def role_needed(method: str, route: Any) -> Role:
     """Reading needs a viewer; changing an extract or run an editor; a connection an admin;
     one's own digest anyone."""
     path = str(getattr(route, "path", ""))
-    if method in READ_METHODS or path in OWN_PATHS:
+    if method in READ_METHODS or path.rstrip("/") in OWN_PATHS:  # either slash twin
         return Role.VIEWER
     return Role.ADMIN if path.startswith(ADMIN_PATHS) else Role.EDITOR
 
