@@ -127,10 +127,17 @@ class Counting(SampleAds):
     name = "counting"
     title = "Counting"
 
+    FULL = 4  # the worker's slots in the test that uses it
+    FILL_SECONDS = 60.0
+
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.now: Counter[Any] = Counter()
         self.peak: Counter[Any] = Counter()
+        # Set once FULL fetches run at once. Until then each fetch waits for it: whether the
+        # worker fills its slots is seen however slow the machine is (a fixed pause per
+        # fetch was not enough under load), and a worker that never does fails the test.
+        self.full = threading.Event()
 
     def fetch(self, request: FetchRequest) -> FetchResult:
         return FetchResult(chunks=self._counted(request))
@@ -142,7 +149,10 @@ class Counting(SampleAds):
             for key in keys:
                 self.now[key] += 1
                 self.peak[key] = max(self.peak[key], self.now[key])
+            if self.now["all"] >= self.FULL:
+                self.full.set()
         try:
+            self.full.wait(self.FILL_SECONDS)
             time.sleep(0.05)
             yield from super().fetch(request).chunks
         finally:
