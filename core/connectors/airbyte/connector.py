@@ -8,15 +8,9 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from core.connectors.base import ConnectionInfo, Note, SourceError
-from core.connectors.programs import installer
-from core.connectors.programs.source import (
-    ProgramSource,
-    Read,
-    Stream,
-    add_note,
-    narrowed,
-    settings_schema,
-)
+from core.connectors.programs import installer, running
+from core.connectors.programs.settings import settings_schema
+from core.connectors.programs.source import ProgramSource, Read, Stream, narrowed
 from core.vocabulary import LogLevel
 
 # The levels of the protocol's LOG messages that reach the run's log (DEBUG and TRACE do not).
@@ -94,7 +88,7 @@ class Airbyte(ProgramSource):
             log = message.get("log") or {}
             level = LEVELS.get(str(log.get("level") or "INFO").upper())
             if level is not None:
-                add_note(notes, level, str(log.get("message", "")))
+                running.add_note(notes, level, str(log.get("message", "")))
         elif kind == "TRACE" and (message.get("trace") or {}).get("type") == "ERROR":
             error = message["trace"].get("error") or {}
             raise SourceError(f"the source failed: "
@@ -106,8 +100,8 @@ class Airbyte(ProgramSource):
              ) -> dict[str, Any]:
         """The one message of type `wanted` a spec, check or discover answers with."""
         notes: list[Note] = []
-        for message in self.call(config, args, with_config=with_config,
-                                 progress=progress):
+        for message in running.call(config, args, with_config=with_config,
+                                    progress=progress):
             if message.get("type") == wanted:
                 return message
             self.message(message, "", notes)  # a TRACE error fails with its words

@@ -1,6 +1,7 @@
-"""What an Airbyte source and a Singer tap share as datasources: the settings (package,
-version, the program's own settings, date fields), secrets found by the program's spec, one
-account per connection, one template per stream, and a read of one stream for a window.
+"""What an Airbyte source and a Singer tap share as datasources: the program's spec, kept
+beside it, and its secrets kept apart; one account per connection, one template per stream,
+and a read of one stream for a window. (settings.py holds the connection's settings and their
+checks, running.py runs the program.)
 
 A subclass says how its protocol asks (spec, check, discover, the read's arguments) and
 reads its messages (records, states, logs)."""
@@ -26,14 +27,17 @@ from core.connectors.base import (
     SourceError,
     TemplateSpec,
 )
-from core.connectors.programs import files, installer, process, streams
+from core.connectors.programs import installer, running, streams
+from core.connectors.programs.settings import (
+    SECRET_PREFIX,
+    joined,
+    secret_paths,
+    spec_problems,
+)
 from core.errors import Problem
 from core.vocabulary import LogLevel
 
-SECRET_PREFIX = "source_config."
 START_DATE_NAMES = ("start_date", "startDate", "start_datetime", "replication_start_date")
-LOG_LINES = 50  # of each level a source logs, in one run's log
-CALL_SECONDS = 600  # spec, check and discover: a program quiet longer than this has hung
 SPEC_FILE = "spec.json"
 DISCOVER_SECONDS = 600.0
 _DISCOVERED: dict[str, tuple[float, list[Stream]]] = {}
@@ -63,27 +67,6 @@ def narrowed(schema: Mapping[str, Any], columns: set[str]) -> dict[str, Any]:
     """A stream's JSON Schema with only `columns` among its top-level properties."""
     properties = schema.get("properties") or {}
     return {**schema, "properties": {n: p for n, p in properties.items() if n in columns}}
-
-
-def settings_schema(example: str, kind: str) -> Mapping[str, Any]:
-    """The connection settings of a program datasource."""
-    return {
-        "properties": {
-            "package": {"type": "string", "title": "PyPI package",
-                        "description": f"The {kind}'s package, e.g. {example}."},
-            "version": {"type": "string", "title": "Version",
-                        "description": "The package version, e.g. 6.2.1; empty: the newest "
-                                       "when first installed."},
-            "source_config": {"type": "object", "title": f"Settings of the {kind}",
-                              "default": {},
-                              "description": f"The {kind}'s own settings (its spec); those it "
-                                             "marks secret are stored encrypted."},
-            "date_fields": {"type": "string", "title": "Date fields",
-                            "description": "Date field per stream where the cursor is not "
-                                           "the one, e.g. users=created_at."},
-        },
-        "required": ["package"],
-    }
 
 
 class ProgramSource:
@@ -199,7 +182,7 @@ class ProgramSource:
         plain = dict(config)
         source_config = json.loads(json.dumps(config.get("source_config") or {}))
         secrets: dict[str, str] = {}
-        for path in self._secret_paths(self.spec(config)):
+        for path in secret_paths(self.spec(config), self.is_secret):
             holder: Any = source_config
             for step in path[:-1]:
                 holder = holder.get(step) if isinstance(holder, dict) else None
@@ -213,16 +196,6 @@ class ProgramSource:
         """The settings with the stored secrets put back into the program's settings where
         they give none (an edit that leaves a secret empty keeps it)."""
         return {**config, "source_config": joined({**config, **secrets})}
-
-    def _secret_paths(self, spec: Mapping[str, Any], prefix: tuple[str, ...] = ()
-                      ) -> list[tuple[str, ...]]:
-        out = []
-        for name, prop in (spec.get("properties") or {}).items():
-            if self.is_secret(prop):
-                out.append((*prefix, name))
-            elif prop.get("properties"):
-                out += self._secret_paths(prop, (*prefix, name))
-        return out
 
     # -- the connector protocol ----------------------------------------------------------
 
@@ -295,8 +268,8 @@ class ProgramSource:
 
         def rows() -> Iterator[dict[str, Any] | None]:
             nonlocal last_state, records
-            for message in self.messages(config, read.args, config_doc=source_config,
-                                         documents=read.documents, notes=notes):
+            for message in running.messages(config, read.args, config_doc=source_config,
+                                            documents=read.documents, notes=notes):
                 said = None if message is None else self.message(message, name, notes)
                 if message is None:
                     yield None
@@ -315,139 +288,7 @@ class ProgramSource:
         if last_state is not None and incremental:
             result.state = last_state  # kept with the window's rows, sent back next time
 
-    # -- running the program -------------------------------------------------------------
-
-    def call(self, config: Mapping[str, Any], args: list[str], *,
-             with_config: bool = True, progress: installer.Progress | None = None
-             ) -> Iterator[dict[str, Any]]:
-        """The JSON messages of a spec, check or discover."""
-        for line in self.call_lines(config, args, with_config=with_config,
-                                    progress=progress):
-            message = _parsed(line)
-            if message is not None:
-                yield message
-
-    def call_lines(self, config: Mapping[str, Any], args: list[str], *,
-                   with_config: bool = True, progress: installer.Progress | None = None
-                   ) -> Iterator[str]:
-        """The output lines of a spec, check or discover; SourceError when the program is
-        quiet for CALL_SECONDS."""
-        quiet = 0.0
-        for line in self.lines(config, args, config_doc=joined(config) if with_config
-                               else None, progress=progress):
-            if line is None:
-                quiet += process.IDLE_SECONDS
-                if quiet > CALL_SECONDS:
-                    raise SourceError(f"{config['package']} {_verb(args)} said nothing for "
-                                      f"{CALL_SECONDS} s; it was stopped")
-                continue
-            quiet = 0.0
-            yield line
-
-    def messages(self, config: Mapping[str, Any], args: list[str], *,
-                 config_doc: Mapping[str, Any] | None,
-                 documents: Mapping[str, Any] | None = None,
-                 notes: list[Note] | None = None) -> Iterator[dict[str, Any] | None]:
-        """The program's JSON messages, None on a quiet tick; the warnings and errors it
-        logged on its error output into `notes` once it ended well."""
-        for line in self.lines(config, args, config_doc=config_doc, documents=documents,
-                               notes=notes):
-            if line is None:
-                yield None
-            elif (message := _parsed(line)) is not None:
-                yield message
-
-    def lines(self, config: Mapping[str, Any], args: list[str], *,
-              config_doc: Mapping[str, Any] | None,
-              documents: Mapping[str, Any] | None = None,
-              progress: installer.Progress | None = None,
-              notes: list[Note] | None = None) -> Iterator[str | None]:
-        """The program's output lines (None on a quiet tick); a non-zero exit as SourceError
-        with its last error lines, else its logged warnings and errors into `notes`.
-        `{name}` in `args` is the path of that document's file."""
-        program = installer.ensure(str(config["package"]), config.get("version") or None,
-                                   progress)
-        with files.handed(config=config_doc, **(documents or {})) as paths:
-            argv = [str(program.executable),
-                    *(str(paths[a[1:-1]]) if a.startswith("{") else a for a in args)]
-            running = process.Program(argv, cwd=program.env_dir)
-            try:
-                for line in running.lines():
-                    yield None if line is None else line.decode(errors="replace")
-                if running.exit_code:
-                    raise SourceError(running.failure(f"{program.package} {_verb(args)}"))
-                if notes is not None:
-                    running.error_output_read()
-                    for word, text in running.flagged:
-                        add_note(notes, LogLevel.WARNING if word.startswith("WARN")
-                                 else LogLevel.ERROR, text)
-            finally:
-                running.kill()  # stopped early (cancel, timeout, an error): the whole group
-
-
-def _verb(args: list[str]) -> str:
-    """What a call does, in a word: spec, check, discover (also Singer's --discover), about,
-    read."""
-    plain = [a for a in args if not a.startswith(("-", "{"))]
-    if plain:
-        return plain[0]
-    flags = [a.lstrip("-") for a in args if a in ("--discover", "--about")]
-    return flags[0] if flags else "read"
-
-
-def _parsed(line: str) -> dict[str, Any] | None:
-    """A protocol message, or None for a stray print of the program."""
-    try:
-        message = json.loads(line)
-    except ValueError:
-        return None
-    return message if isinstance(message, dict) else None
-
 
 def _discover_key(config: Mapping[str, Any]) -> str:
     return json.dumps([config.get("package"), config.get("version"), joined(config)],
                       sort_keys=True, default=str)
-
-
-def add_note(notes: list[Note], level: LogLevel, text: str) -> None:
-    """A line the source logged, for the run's log: LOG_LINES of each level at most."""
-    if sum(seen == level for seen, _ in notes) < LOG_LINES:
-        notes.append((level, f"source: {text[:500]}"))
-
-
-def joined(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The program's settings with its secrets put back where they belong."""
-    source_config = json.loads(json.dumps(config.get("source_config") or {}))
-    for key, value in config.items():
-        if not key.startswith(SECRET_PREFIX):
-            continue
-        path = key[len(SECRET_PREFIX):].split(".")
-        holder = source_config
-        for step in path[:-1]:
-            holder = holder.setdefault(step, {})
-        if holder.get(path[-1]) in (None, ""):  # a value given anew wins
-            holder[path[-1]] = value
-    return dict(source_config)
-
-
-def spec_problems(spec: Mapping[str, Any], source_config: Mapping[str, Any], kind: str
-                  ) -> list[Problem]:
-    """The program's settings against its spec: required ones present, top-level types."""
-    problems = []
-    properties = spec.get("properties") or {}
-    for name in spec.get("required") or []:
-        if source_config.get(name) in (None, ""):
-            title = properties.get(name, {}).get("title") or name
-            problems.append(Problem(f"config.source_config.{name}",
-                                    f"is required by the {kind} ({title})"))
-    checks = {"integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-              "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-              "boolean": lambda v: isinstance(v, bool), "string": lambda v: isinstance(v, str)}
-    for name, value in source_config.items():
-        kinds = (properties.get(name) or {}).get("type")
-        kinds = [kinds] if isinstance(kinds, str) else [k for k in kinds or [] if k != "null"]
-        check = checks.get(kinds[0]) if len(kinds) == 1 else None
-        if check is not None and value is not None and not check(value):
-            problems.append(Problem(f"config.source_config.{name}",
-                                    f"must be a {kinds[0]}, not {value!r}"))
-    return problems

@@ -10,8 +10,9 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from core.connectors.base import ConnectionInfo, Note, SourceError
-from core.connectors.programs import installer
-from core.connectors.programs.source import ProgramSource, Read, Stream, settings_schema
+from core.connectors.programs import installer, running
+from core.connectors.programs.settings import settings_schema
+from core.connectors.programs.source import ProgramSource, Read, Stream
 
 
 class Singer(ProgramSource):
@@ -95,8 +96,8 @@ class Singer(ProgramSource):
                   with_config: bool = True, progress: installer.Progress | None = None
                   ) -> dict[str, Any]:
         """The one JSON document `--about` or `--discover` prints (over several lines)."""
-        lines = list(self.call_lines(config, args, with_config=with_config,
-                                     progress=progress))
+        lines = list(running.call_lines(config, args, with_config=with_config,
+                                        progress=progress))
         try:
             document = json.loads("\n".join(lines))
         except ValueError:
