@@ -16,8 +16,9 @@ from sqlalchemy import select
 from core import errors, runner, service
 from core.db import Database, open_database
 from core.models import Extract
-from tests.conftest import NOW, make_extract, make_settings
+from tests.conftest import make_extract, make_settings
 from tests.core.test_fencing import before_the_commit, queue_week
+from tests.core.test_postgres import table_of
 
 # Long enough that a wait that must end (the delete's, for the load's commit) always does on
 # a loaded machine; a lock order that deadlocks fails one side only after it.
@@ -58,8 +59,8 @@ def test_a_delete_with_rows_during_another_load_waits_for_it_and_both_succeed(
         loading_one = make_extract(s).id
         deleted_one = make_extract(s, accounts=[2]).id  # the same data table
     assert runner.execute_run(db=db, run_id=queue_week(db, deleted_one)).status == "succeeded"
-    table = _table(db, loading_one)
-    assert _table(db, deleted_one) == table
+    table = table_of(db, loading_one)
+    assert table_of(db, deleted_one) == table
     kept = db.warehouse.count_rows(table, extract_id=deleted_one)
     assert kept > 0
     outcome: dict[str, object] = {}
@@ -98,20 +99,13 @@ def test_a_delete_with_rows_during_another_load_waits_for_it_and_both_succeed(
     assert db.warehouse.count_rows(table, extract_id=loading_one) == run.rows
 
 
-def _table(db: Database, extract_id: int) -> str:
-    with db.session(read_only=True) as s:
-        extract = service.get_extract(session=s, extract_id=extract_id, now=NOW)
-        return service.get_data_table(session=s,
-                                      data_table_id=extract.data_table_id).table_name
-
-
 def test_rows_that_cannot_be_deleted_are_named_with_the_statement_that_deletes_them(
         tmp_path: Path) -> None:
     db = open_database(make_settings(tmp_path, busy_timeout=1, run_timeout=1), seed=True)
     with db.session() as s:
         extract_id = make_extract(s).id
     assert runner.execute_run(db=db, run_id=queue_week(db, extract_id)).status == "succeeded"
-    table = _table(db, extract_id)
+    table = table_of(db, extract_id)
     rows = db.warehouse.count_rows(table, extract_id=extract_id)
     path = db.warehouse.engine.url.database
     assert path is not None
