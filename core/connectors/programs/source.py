@@ -119,8 +119,7 @@ class ProgramSource:
         if installer.package_problem(package, config.get("version") or None):
             return None
         program = installer.installed(package, config.get("version") or None)
-        kept = None if program is None else program.env_dir / SPEC_FILE
-        return None if kept is None or not kept.exists() else dict(json.loads(kept.read_text()))
+        return None if program is None else _kept_spec(program)
 
     def spec(self, config: Mapping[str, Any], progress: installer.Progress | None = None
              ) -> dict[str, Any]:
@@ -128,13 +127,13 @@ class ProgramSource:
         installed version (each start of a program costs seconds) and kept beside it."""
         program = installer.ensure(str(config["package"]), config.get("version") or None,
                                    progress)
-        kept = program.env_dir / SPEC_FILE
-        if kept.exists():
-            return dict(json.loads(kept.read_text()))
+        kept = _kept_spec(program)
+        if kept is not None:
+            return kept
         spec = self.read_spec(config, progress)
-        partial = kept.with_suffix(".partial")
+        partial = (program.env_dir / SPEC_FILE).with_suffix(".partial")
         partial.write_text(json.dumps(spec))
-        partial.replace(kept)
+        partial.replace(program.env_dir / SPEC_FILE)
         return spec
 
     def discovered(self, config: Mapping[str, Any]) -> list[Stream]:
@@ -287,6 +286,12 @@ class ProgramSource:
                       + ")"))
         if last_state is not None and incremental:
             result.state = last_state  # kept with the window's rows, sent back next time
+
+
+def _kept_spec(program: installer.Program) -> dict[str, Any] | None:
+    """The spec kept beside an installed program, if it was asked for once."""
+    kept = program.env_dir / SPEC_FILE
+    return dict(json.loads(kept.read_text())) if kept.exists() else None
 
 
 def _discover_key(config: Mapping[str, Any]) -> str:
