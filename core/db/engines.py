@@ -63,7 +63,8 @@ def make_engine(url: str, *, immediate: bool = False, busy_timeout: float = 30.0
     engine = create_engine(url, connect_args={"timeout": busy_timeout,
                                               "check_same_thread": False})
     # Where the planner's pick is known to read far more (core.services.history.daily),
-    # the query names its index: failure groups of a 200,000-run history 183 -> 53 ms.
+    # the query names its index: failure groups of a 200,000-run history 172 -> 55 ms
+    # (docs/benchmarks.md, bench_failure_groups).
     engine.dialect.statement_compiler = _SQLiteCompiler
 
     @event.listens_for(engine, "connect")
